@@ -1,0 +1,46 @@
+"""Typed errors. Every one is raised before any state changes, so a caught error means
+the selector (and its store) is exactly as it was before the call."""
+
+from __future__ import annotations
+
+__all__ = [
+    "DuplicateExampleError",
+    "ERASEError",
+    "EmbeddingError",
+    "InvalidExampleError",
+    "InvalidParameterError",
+    "StateFileError",
+    "UnknownExampleError",
+]
+
+
+class ERASEError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class InvalidParameterError(ERASEError, ValueError):
+    """A constructor or call parameter is out of range (k <= 0, epsilon <= 0, ...)."""
+
+
+class InvalidExampleError(ERASEError, ValueError):
+    """An example is malformed: not a dict of strings, missing input keys, or unembeddable."""
+
+
+class EmbeddingError(InvalidExampleError):
+    """The embedding model failed or returned vectors that are not finite, non-zero and of
+    the selector's dimension."""
+
+
+class DuplicateExampleError(ERASEError, ValueError):
+    """An example id is already present (or repeated within one batch)."""
+
+
+class UnknownExampleError(ERASEError, KeyError):
+    """No example has this id (never added, or already deleted)."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
+        return str(self.args[0]) if self.args else "unknown example"
+
+
+class StateFileError(ERASEError, ValueError):
+    """A saved state or store is corrupted, truncated, foreign or from a future version."""
