@@ -1,0 +1,239 @@
+"""Evaluation tasks read in place from BIG-bench JSON and instruction-induction files.
+
+Both formats become one typed `Task`: examples with an input, a canonical output (what a
+demonstration shows), the accepted answers (exact match) and, for multiple choice, the options
+scored by log-likelihood. The train/test split is a function of the seed alone (a numpy
+Generator, never global random state) and is recorded by id in the results, so every selector
+is compared on the same split and a run can be reproduced exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "Example",
+    "Split",
+    "Task",
+    "TaskFormatError",
+    "load_bigbench_task",
+    "load_instruction_induction_task",
+    "load_task",
+    "majority_baseline",
+    "split_task",
+]
+
+DEFAULT_DATA_DIR = Path("..") / "shared" / "datasets"
+"""Where `load_task` looks for task names, relative to the project root (data is never copied)."""
+
+TaskKind = Literal["multiple_choice", "exact_match"]
+
+
+class TaskFormatError(ValueError):
+    """A task file is missing, malformed, or in a layout this loader does not support."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One task example; `input` already includes appended choices when the task asks for them."""
+
+    id: str
+    input: str
+    output: str
+    answers: tuple[str, ...]
+    options: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, str]:
+        """The form demonstration selectors store and return (`id` lets us map back)."""
+        return {"id": self.id, "input": self.input, "output": self.output}
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task and its prompt format (BIG-bench's prefix conventions)."""
+
+    name: str
+    source: str
+    kind: TaskKind
+    examples: tuple[Example, ...]
+    task_prefix: str = ""
+    input_prefix: str = "\nQ: "
+    output_prefix: str = "\nA: "
+    separator: str = "\n"
+    test_ids: tuple[str, ...] | None = None
+    """Ids of a predefined test set (instruction induction's `execute.json`), else None."""
+
+    def prompt(self, demonstrations: Sequence[dict[str, str]], query: Example) -> str:
+        """Task prefix, the demonstrations with their outputs, then the query awaiting its own."""
+        shots = "".join(
+            f"{self.input_prefix}{d['input']}{self.output_prefix}{d['output']}{self.separator}"
+            for d in demonstrations
+        )
+        return f"{self.task_prefix}{shots}{self.input_prefix}{query.input}{self.output_prefix}"
+
+
+@dataclass(frozen=True)
+class Split:
+    """A seeded train/test split: train is the demonstration pool, test the scored queries."""
+
+    task: Task
+    seed: int
+    train: tuple[Example, ...]
+    test: tuple[Example, ...]
+
+    def record(self) -> dict[str, Any]:
+        """The split as written into results: enough to rebuild it without the code."""
+        return {
+            "task": self.task.name,
+            "source": self.task.source,
+            "seed": self.seed,
+            "predefined_test": self.task.test_ids is not None,
+            "train_ids": [e.id for e in self.train],
+            "test_ids": [e.id for e in self.test],
+        }
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        with path.open(encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise TaskFormatError(f"cannot read task file {path}: {exc}") from exc
+
+
+def _bigbench_example(
+    raw: dict[str, Any], idx: int, meta: dict[str, Any], multiple_choice: bool
+) -> Example:
+    text = raw.get("input")
+    if not isinstance(text, str):
+        raise TaskFormatError(f"example {idx} has no string input")
+    scores = raw.get("target_scores")
+    if multiple_choice:
+        if not isinstance(scores, dict) or not scores:
+            raise TaskFormatError(f"multiple-choice example {idx} has no target_scores")
+        options = tuple(str(o) for o in scores)
+        best = max(float(s) for s in scores.values())
+        answers = tuple(str(o) for o, s in scores.items() if float(s) == best)
+        if meta.get("append_choices_to_input", True):
+            choice_prefix = str(meta.get("choice_prefix", "\n  choice: "))
+            text += "".join(f"{choice_prefix}{o}" for o in options)
+        return Example(str(idx), text, answers[0], answers, options)
+    target = raw.get("target")
+    targets = [target] if isinstance(target, str) else target
+    if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
+        raise TaskFormatError(f"exact-match example {idx} has no string target")
+    return Example(str(idx), text, targets[0], tuple(targets))
+
+
+def load_bigbench_task(path: Path) -> Task:
+    """A BIG-bench JSON task, scored as its `preferred_score` says (multiple-choice grade or
+    exact string match)."""
+    data = _read_json(path)
+    raw_examples = data.get("examples") if isinstance(data, dict) else None
+    if not isinstance(raw_examples, list) or not raw_examples:
+        raise TaskFormatError(f"{path} has no examples list")
+    multiple_choice = data.get("preferred_score") == "multiple_choice_grade"
+    return Task(
+        name=str(data.get("name", path.stem)),
+        source=str(path),
+        kind="multiple_choice" if multiple_choice else "exact_match",
+        examples=tuple(
+            _bigbench_example(r, i, data, multiple_choice) for i, r in enumerate(raw_examples)
+        ),
+        task_prefix=str(data.get("task_prefix", "")),
+        input_prefix=str(data.get("example_input_prefix", "\nQ: ")),
+        output_prefix=str(data.get("example_output_prefix", "\nA: ")),
+        separator=str(data.get("few_shot_example_separator", "\n")),
+    )
+
+
+def _ii_examples(path: Path, id_prefix: str) -> list[Example]:
+    data = _read_json(path)
+    raw = data.get("examples") if isinstance(data, dict) else None
+    if not isinstance(raw, dict):
+        raise TaskFormatError(f"{path} has no examples mapping")
+    out = []
+    for key, ex in raw.items():
+        text, output = ex.get("input"), ex.get("output")
+        if not isinstance(text, str) or not isinstance(output, str):
+            raise TaskFormatError(f"{path} example {key} lacks string input/output")
+        out.append(Example(f"{id_prefix}{key}", text, output, (output,)))
+    return out
+
+
+def load_instruction_induction_task(directory: Path) -> Task:
+    """An instruction-induction task: `induce.json` is the pool, `execute.json` the test set."""
+    induce = _ii_examples(directory / "induce.json", "induce-")
+    execute = _ii_examples(directory / "execute.json", "execute-")
+    return Task(
+        name=directory.name,
+        source=str(directory),
+        kind="exact_match",
+        examples=tuple(induce + execute),
+        input_prefix="Input: ",
+        output_prefix="\nOutput: ",
+        separator="\n\n",
+        test_ids=tuple(e.id for e in execute),
+    )
+
+
+def load_task(name_or_path: str | Path, data_dir: Path = DEFAULT_DATA_DIR) -> Task:
+    """A task by path (a BIG-bench .json file or an instruction-induction directory) or by
+    name, looked up in `data_dir/instruction_induction/` and then `data_dir/bbii/`."""
+    path = Path(name_or_path)
+    candidates = [path] if path.exists() else [
+        data_dir / "instruction_induction" / str(name_or_path),
+        data_dir / "bbii" / f"{name_or_path}.json",
+    ]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return load_instruction_induction_task(candidate)
+        if candidate.is_file():
+            return load_bigbench_task(candidate)
+    raise TaskFormatError(f"no task {name_or_path!r} (looked in {data_dir})")
+
+
+def split_task(
+    task: Task, seed: int, *, test_fraction: float = 0.3, limit: int | None = None
+) -> Split:
+    """Seeded split. A predefined test set is kept (and only subsampled by `limit`);
+    otherwise a seeded permutation puts `test_fraction` of the examples in the test set."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError("test_fraction must be in (0, 1)")
+    rng = np.random.default_rng(seed)
+    if task.test_ids is not None:
+        test_set = set(task.test_ids)
+        train = [e for e in task.examples if e.id not in test_set]
+        test = [e for e in task.examples if e.id in test_set]
+    else:
+        order = rng.permutation(len(task.examples))
+        n_test = max(1, round(test_fraction * len(task.examples)))
+        test = [task.examples[i] for i in order[:n_test]]
+        train = [task.examples[i] for i in order[n_test:]]
+    if limit is not None and limit < len(test):
+        keep = sorted(rng.choice(len(test), size=limit, replace=False).tolist())
+        test = [test[i] for i in keep]
+    if not train or not test:
+        raise TaskFormatError(f"task {task.name} is too small to split")
+    return Split(task, seed, tuple(train), tuple(test))
+
+
+def majority_baseline(split: Split) -> float:
+    """Accuracy of always answering the most frequent training output; for a multiple-choice
+    query whose options lack that answer, the chance rate (correct options / options)."""
+    majority, _ = Counter(e.output for e in split.train).most_common(1)[0]
+    total = 0.0
+    for e in split.test:
+        if e.options and majority not in e.options:
+            total += len(e.answers) / len(e.options)
+        else:
+            total += float(majority in e.answers)
+    return total / len(split.test)

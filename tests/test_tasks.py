@@ -1,0 +1,123 @@
+"""Task loading, seeded splits and the majority baseline, on small synthetic task files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from langchain_erase.evaluation.tasks import (
+    DEFAULT_DATA_DIR,
+    TaskFormatError,
+    load_task,
+    majority_baseline,
+    split_task,
+)
+
+
+def _write(path: Path, data: object) -> Path:
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def mc_task_file(tmp_path: Path) -> Path:
+    examples = [
+        {"input": f"q{i}", "target_scores": {"Yes": int(i % 3 == 0), "No": int(i % 3 != 0)}}
+        for i in range(20)
+    ]
+    return _write(
+        tmp_path / "yn.json",
+        {
+            "name": "yn",
+            "preferred_score": "multiple_choice_grade",
+            "task_prefix": "Answer.\n",
+            "example_input_prefix": "\nQ: ",
+            "example_output_prefix": "\nA: ",
+            "examples": examples,
+        },
+    )
+
+
+@pytest.fixture
+def ii_task_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "plural"
+    d.mkdir()
+    words = ["cat", "dog", "box", "car", "pen", "cup"]
+    _write(d / "induce.json", {"examples": {str(i): {"input": w, "output": w + "s"}
+                                            for i, w in enumerate(words)}})
+    _write(d / "execute.json", {"examples": {"1": {"input": "hat", "output": "hats"},
+                                             "2": {"input": "map", "output": "maps"}}})
+    return d
+
+
+def test_multiple_choice_task_appends_choices_and_keeps_best_answers(mc_task_file: Path) -> None:
+    task = load_task(mc_task_file)
+    assert task.kind == "multiple_choice"
+    first = task.examples[0]
+    assert first.options == ("Yes", "No")
+    assert first.answers == ("Yes",)
+    assert first.input == "q0\n  choice: Yes\n  choice: No"
+
+
+def test_prompt_follows_bigbench_prefixes(mc_task_file: Path) -> None:
+    task = load_task(mc_task_file)
+    demo = {"input": "d", "output": "No"}
+    prompt = task.prompt([demo], task.examples[1])
+    assert prompt.startswith("Answer.\n\nQ: d\nA: No\n\nQ: q1")
+    assert prompt.endswith("\nA: ")
+
+
+def test_exact_match_target_lists_are_all_accepted(tmp_path: Path) -> None:
+    path = _write(tmp_path / "count.json", {
+        "preferred_score": "exact_str_match",
+        "examples": [{"input": "a b c", "target": ["three", "3"]}, {"input": "a", "target": "1"}],
+    })
+    task = load_task(path)
+    assert task.kind == "exact_match"
+    assert task.examples[0].answers == ("three", "3")
+    assert task.examples[0].output == "three"
+
+
+def test_seeded_split_is_reproducible_and_disjoint(mc_task_file: Path) -> None:
+    task = load_task(mc_task_file)
+    a, b = split_task(task, seed=3), split_task(task, seed=3)
+    assert a.record() == b.record()
+    assert {e.id for e in a.train}.isdisjoint(e.id for e in a.test)
+    assert len(a.train) + len(a.test) == 20
+    assert split_task(task, seed=4).record()["test_ids"] != a.record()["test_ids"]
+
+
+def test_predefined_test_set_is_kept_and_limited(ii_task_dir: Path) -> None:
+    task = load_task(ii_task_dir)
+    split = split_task(task, seed=0)
+    assert [e.input for e in split.test] == ["hat", "map"]
+    assert len(split.train) == 6
+    assert split.record()["predefined_test"] is True
+    assert len(split_task(task, seed=0, limit=1).test) == 1
+
+
+def test_majority_baseline_uses_train_majority(mc_task_file: Path) -> None:
+    split = split_task(load_task(mc_task_file), seed=0)
+    majority_is_no = sum(e.output == "No" for e in split.train) > len(split.train) / 2
+    assert majority_is_no
+    expected = sum(e.output == "No" for e in split.test) / len(split.test)
+    assert majority_baseline(split) == pytest.approx(expected)
+
+
+def test_bad_files_raise_typed_errors(tmp_path: Path) -> None:
+    with pytest.raises(TaskFormatError):
+        load_task(_write(tmp_path / "empty.json", {"examples": []}))
+    with pytest.raises(TaskFormatError):
+        load_task("no-such-task", data_dir=tmp_path)
+
+
+@pytest.mark.skipif(
+    not (DEFAULT_DATA_DIR / "instruction_induction" / "sentiment").is_dir(),
+    reason="shared datasets not beside the checkout",
+)
+def test_real_instruction_induction_task_loads_by_name() -> None:
+    split = split_task(load_task("sentiment"), seed=0, limit=10)
+    assert len(split.test) == 10
+    assert {e.output for e in split.train} == {"positive", "negative"}
