@@ -1,0 +1,34 @@
+"""langchain-erase: few-shot example selection whose data can be exactly unlearned.
+
+ERASE (Muresanu, Thudi, Zhang, Papernot, arXiv 2402.00751) picks in-context demonstrations
+with quantized k-means, so deleting an example is almost always just dropping it from its
+bucket, and the result is bit-for-bit the selector fitted without it.
+"""
+
+from langchain_erase.errors import (
+    DuplicateExampleError,
+    EmbeddingError,
+    ERASEError,
+    InvalidExampleError,
+    InvalidParameterError,
+    StateFileError,
+    UnknownExampleError,
+)
+from langchain_erase.example_selectors import ERASEExampleSelector, default_example_id
+from langchain_erase.receipts import DeletionReceipt
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DeletionReceipt",
+    "DuplicateExampleError",
+    "ERASEError",
+    "ERASEExampleSelector",
+    "EmbeddingError",
+    "InvalidExampleError",
+    "InvalidParameterError",
+    "StateFileError",
+    "UnknownExampleError",
+    "__version__",
+    "default_example_id",
+]

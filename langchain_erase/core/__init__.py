@@ -1,0 +1,24 @@
+"""The pure algorithm core of ERASE: no LangChain import anywhere below this package.
+
+`projection` turns stored embeddings into exact fixed-point coordinates, `qkmeans` clusters
+them with quantized k-means whose deletion and insertion checks are exact, and `buckets`
+holds the per-cluster indexes that pick one demonstration per cluster.
+"""
+
+from langchain_erase.core.buckets import BucketIndex
+from langchain_erase.core.projection import FixedPointProjection
+from langchain_erase.core.qkmeans import (
+    ChangeOutcome,
+    QKMeansParams,
+    QuantizedKMeans,
+    RefitReason,
+)
+
+__all__ = [
+    "BucketIndex",
+    "ChangeOutcome",
+    "FixedPointProjection",
+    "QKMeansParams",
+    "QuantizedKMeans",
+    "RefitReason",
+]

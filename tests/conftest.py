@@ -1,0 +1,26 @@
+"""Shared fixtures: task data from ../shared/datasets and a model-free embedding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from langchain_core.embeddings import DeterministicFakeEmbedding
+
+DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+@pytest.fixture
+def fake_embeddings() -> DeterministicFakeEmbedding:
+    return DeterministicFakeEmbedding(size=32)
+
+
+@pytest.fixture(scope="session")
+def sentiment_examples() -> list[dict[str, str]]:
+    """The instruction-induction sentiment demonstration pool (real data, read in place)."""
+    path = DATASETS / "instruction_induction" / "sentiment" / "induce.json"
+    if not path.exists():
+        pytest.fail(f"task data missing: {path} (../shared must sit beside the repo)")
+    rows = json.loads(path.read_text())["examples"].values()
+    return [{"input": r["input"], "output": r["output"]} for r in rows]
