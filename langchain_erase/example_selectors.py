@@ -76,7 +76,9 @@ def _validate_example(
     example: object, required: Sequence[str], what: str = "example"
 ) -> dict[str, str]:
     if not isinstance(example, Mapping) or not example:
-        raise InvalidExampleError(f"{what} must be a non-empty dict of strings, got {example!r:.80}")
+        raise InvalidExampleError(
+            f"{what} must be a non-empty dict of strings, got {example!r:.80}"
+        )
     for key, value in example.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise InvalidExampleError(
@@ -449,7 +451,10 @@ class ERASEExampleSelector(BaseExampleSelector):
         for example_id, label in self._kmeans.members():
             acc += self._labelled_tag(example_id, label)
             self._buckets.add(
-                example_id, label, self._center_distance(example_id, label), self._vectors[example_id]
+                example_id,
+                label,
+                self._center_distance(example_id, label),
+                self._vectors[example_id],
             )
         self._members_acc = acc
 
@@ -495,7 +500,9 @@ class ERASEExampleSelector(BaseExampleSelector):
         for example_id, example, vector in zip(ids, examples, vectors, strict=True):
             self._examples[example_id] = example
             self._vectors[example_id] = np.array(vector, dtype=np.float32)
-            self._tags[example_id] = self._member_tag(example_id, example, self._vectors[example_id])
+            self._tags[example_id] = self._member_tag(
+                example_id, example, self._vectors[example_id]
+            )
         coords = self._projection.project(vectors)
         self._kmeans.fit(ids, coords, id_hash64(self._params.seed, ids))
         self._rebuild()

@@ -19,7 +19,9 @@ from langchain_erase.core.projection import COORD_BITS
 UNIT = 1 << COORD_BITS
 
 
-def fit(params: QKMeansParams, points: dict[str, np.ndarray], order_seed: int = 0) -> QuantizedKMeans:
+def fit(
+    params: QKMeansParams, points: dict[str, np.ndarray], order_seed: int = 0
+) -> QuantizedKMeans:
     ids = list(points)
     np.random.default_rng(order_seed).shuffle(ids)
     p = len(next(iter(points.values()))) if points else 2
@@ -34,7 +36,9 @@ def snapshot(km: QuantizedKMeans) -> tuple[bytes, dict[str, int]]:
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> tuple[QKMeansParams, dict[str, np.ndarray], list[tuple[str, str]]]:
+def scenarios(
+    draw: st.DrawFn,
+) -> tuple[QKMeansParams, dict[str, np.ndarray], list[tuple[str, str]]]:
     p = draw(st.integers(1, 4))
     n = draw(st.integers(0, 24))
     spread = draw(st.sampled_from([3, 20, 1000]))  # small spread -> many duplicates
@@ -81,7 +85,9 @@ def test_deletions_and_insertions_equal_a_fresh_fit(scenario, data) -> None:  # 
             points[example_id] = vec
             outcome = km.insert(example_id, vec, int(id_hash64(params.seed, [example_id])[0]))
         assert outcome.refit == (outcome.reason is not RefitReason.NONE)
-        expected = fit(params, points, order_seed=len(points)) if points else QuantizedKMeans(params, p)
+        expected = (
+            fit(params, points, order_seed=len(points)) if points else QuantizedKMeans(params, p)
+        )
         assert snapshot(km) == snapshot(expected), (op, example_id, outcome)
 
 
@@ -158,8 +164,15 @@ def test_more_clusters_than_points_gives_fewer_clusters() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"k": 0}, {"k": -1}, {"epsilon": 0.0}, {"epsilon": -1.0}, {"epsilon": float("nan")},
-     {"gamma": 1.5}, {"max_iter": 0}],
+    [
+        {"k": 0},
+        {"k": -1},
+        {"epsilon": 0.0},
+        {"epsilon": -1.0},
+        {"epsilon": float("nan")},
+        {"gamma": 1.5},
+        {"max_iter": 0},
+    ],
 )
 def test_invalid_parameters_are_rejected(kwargs: dict[str, float]) -> None:
     base = {"k": 2, "epsilon": 1.0}

@@ -76,7 +76,9 @@ class BucketIndex:
         self.mode = mode
         self._members: list[SortedList] = [SortedList() for _ in range(n_buckets)]
         self._by_center: list[SortedList] = [SortedList() for _ in range(n_buckets)]
-        self._blocks = [_VectorBlock(dimension) for _ in range(n_buckets)] if mode == "similar" else []
+        self._blocks = (
+            [_VectorBlock(dimension) for _ in range(n_buckets)] if mode == "similar" else []
+        )
 
     def add(
         self, example_id: str, bucket: int, center_distance: int, vector: npt.NDArray[np.float32]

@@ -80,8 +80,7 @@ class FixedPointProjection:
         """Integer coordinates (n, p) of already-normalized float32 rows (n, D)."""
         if unit_vectors.ndim != 2 or unit_vectors.shape[1] != self.dimension:
             raise ValueError(
-                f"expected embeddings of dimension {self.dimension}, got shape "
-                f"{unit_vectors.shape}"
+                f"expected embeddings of dimension {self.dimension}, got shape {unit_vectors.shape}"
             )
         if unit_vectors.shape[0] == 0:
             return np.zeros((0, self.p), dtype=np.int64)
@@ -92,4 +91,5 @@ class FixedPointProjection:
         exact = xq @ self.matrix  # integer-valued, exact
         # exact / norm = coordinate * 2**_MATRIX_BITS; rescaling by a power of two is exact.
         coords = np.rint(exact / norm[:, None] * float(1 << (COORD_BITS - _MATRIX_BITS)))
-        return coords.astype(np.int64)
+        out: npt.NDArray[np.int64] = coords.astype(np.int64)
+        return out

@@ -99,7 +99,8 @@ def assign(points: IntArray, centers: IntArray) -> npt.NDArray[np.intp]:
     """
     sq = np.einsum("ij,ij->i", centers, centers)
     scores = sq[None, :] - 2 * (points @ centers.T)
-    return np.argmin(scores, axis=1)
+    nearest: npt.NDArray[np.intp] = np.argmin(scores, axis=1)
+    return nearest
 
 
 def squared_distances(points: IntArray, center: IntArray) -> IntArray:
@@ -121,7 +122,9 @@ class QuantizedKMeans:
             raise ValueError(f"p must be in [1, {MAX_P}]")
         self.params = params
         self.p = p
-        phase_rng = np.random.default_rng([params.seed & 0xFFFFFFFF, params.seed >> 32 & 0xFFFFFFFF, 7])
+        phase_rng = np.random.default_rng(
+            [params.seed & 0xFFFFFFFF, params.seed >> 32 & 0xFFFFFFFF, 7]
+        )
         #: Random lattice phase theta (in units), drawn once from the seed.
         self.theta: IntArray = phase_rng.integers(0, params.epsilon_units, size=p, dtype=np.int64)
         self._round_salts = [keyed_hash64(params.seed, "init", str(r)) for r in range(params.k)]
@@ -158,17 +161,16 @@ class QuantizedKMeans:
     def __contains__(self, example_id: object) -> bool:
         return example_id in self._row
 
-    def ids(self) -> list[str]:
-        return sorted(self._row)
-
     def label(self, example_id: str) -> int:
         return int(self._labels[self._row[example_id]])
 
     def coords(self, example_id: str) -> IntArray:
-        return self._coords[self._row[example_id]].copy()
+        row: IntArray = self._coords[self._row[example_id]].copy()
+        return row
 
     def final_centers(self) -> IntArray:
-        return self.centers[-1]
+        last: IntArray = self.centers[-1]
+        return last
 
     def members(self) -> Iterable[tuple[str, int]]:
         """(id, final cluster) for every point."""

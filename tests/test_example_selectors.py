@@ -1,0 +1,162 @@
+"""ERASEExampleSelector: the guarantees through the LangChain adapter, with fake embeddings."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from langchain_core.embeddings import DeterministicFakeEmbedding
+
+from langchain_erase import (
+    DeletionReceipt,
+    DuplicateExampleError,
+    ERASEExampleSelector,
+    UnknownExampleError,
+    default_example_id,
+)
+
+EMB = DeterministicFakeEmbedding(size=24)
+QUERIES = [{"input": q} for q in ("alpha", "beta gamma", "a", "zz top", "the end")]
+MODES = ["random", "centroid", "similar"]
+
+
+def build(
+    examples: list[dict[str, str]], mode: str, seed: int = 0, **kw: object
+) -> ERASEExampleSelector:
+    return ERASEExampleSelector.from_examples(
+        examples,
+        EMB,
+        k=kw.pop("k", 3),
+        epsilon=kw.pop("epsilon", 0.5),
+        seed=seed,  # type: ignore[arg-type]
+        input_keys=["input"],
+        selection=mode,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def same(a: ERASEExampleSelector, b: ERASEExampleSelector) -> None:
+    assert a.state_digest() == b.state_digest()
+    assert a.ids == b.ids
+    for q in QUERIES:
+        assert a.select_examples(q) == b.select_examples(q)
+
+
+words = st.sampled_from(["cat", "dog", "sun", "moon", "red", "blue", "a b", "x"])
+example_st = st.builds(lambda i, o: {"input": i, "output": o}, words, st.text("abc", max_size=3))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(example_st, max_size=14, unique_by=default_example_id),
+    st.lists(example_st, max_size=4, unique_by=default_example_id),
+    st.sampled_from(MODES),
+    st.integers(0, 1000),
+    st.integers(1, 5),
+    st.data(),
+)
+def test_any_delete_insert_sequence_equals_a_fresh_fit(  # type: ignore[no-untyped-def]
+    initial, extra, mode, seed, k, data
+) -> None:
+    sel = build(initial, mode, seed, k=k)
+    current = {default_example_id(e): e for e in initial}
+    for e in extra:
+        if default_example_id(e) in current:
+            continue
+        if current and data.draw(st.booleans()):
+            victim = data.draw(st.sampled_from(sorted(current)))
+            receipt = sel.delete_example(victim)
+            assert receipt.example_id == victim and receipt.digest_after == sel.state_digest()
+            del current[victim]
+        sel.add_example(e)
+        current[default_example_id(e)] = e
+        shuffled = list(current.values())
+        np.random.default_rng(len(shuffled)).shuffle(shuffled)
+        same(sel, build(shuffled, mode, seed, k=k))
+    assert sel.verify()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_real_task_deletions_match_fresh_fit_and_never_select_deleted(
+    mode: str, sentiment_examples: list[dict[str, str]]
+) -> None:
+    pool = sentiment_examples[:120]
+    sel = build(pool, mode, k=4)
+    deleted: set[str] = set()
+    for victim in sel.ids[::7]:
+        receipt = sel.delete_example(victim)
+        assert isinstance(receipt, DeletionReceipt) and receipt.seconds >= 0
+        deleted.add(victim)
+        for q in QUERIES:
+            picked = {default_example_id(e) for e in sel.select_examples(q)}
+            assert not picked & deleted
+    remaining = [e for e in pool if default_example_id(e) not in deleted]
+    same(sel, build(remaining[::-1], mode, k=4))
+
+
+def test_constant_time_path_is_taken_on_real_data(sentiment_examples: list[dict[str, str]]) -> None:
+    sel = build(sentiment_examples, "random", k=4, epsilon=0.25)
+    receipts = sel.delete_examples(sel.ids[:40])
+    assert sum(not r.refit for r in receipts) >= 30
+    assert all(r.reason == "none" for r in receipts if not r.refit)
+    assert sel.verify()
+
+
+def test_selection_returns_one_example_per_nonempty_bucket_and_respects_example_keys() -> None:
+    examples = [{"input": f"w{i}", "output": f"o{i}", "note": "n"} for i in range(30)]
+    sel = ERASEExampleSelector.from_examples(
+        examples, EMB, k=4, input_keys=["input"], example_keys=["input", "output"]
+    )
+    picks = sel.select_examples({"input": "hello"})
+    assert len(picks) == sum(1 for b in sel.buckets() if b) == 4
+    assert all(set(p) == {"input", "output"} for p in picks)
+    picks[0]["input"] = "mutated"
+    assert "mutated" not in {e["input"] for e in sel.select_examples({"input": "hello"})}
+
+
+def test_fewer_examples_than_k_and_empty_selector() -> None:
+    sel = build([{"input": "only", "output": "one"}], "random", k=5)
+    assert len(sel.select_examples({"input": "q"})) == 1
+    sel.delete_example(sel.ids[0])
+    assert len(sel) == 0 and sel.select_examples({"input": "q"}) == []
+    empty = ERASEExampleSelector(EMB, selection="similar")
+    assert empty.select_examples({"input": "q"}) == []
+
+
+def test_ids_get_example_and_typed_errors_leave_state_unchanged() -> None:
+    sel = build([{"input": "a", "output": "1"}, {"input": "b", "output": "2"}], "centroid")
+    eid = sel.add_example({"input": "c", "output": "3"})
+    assert eid == default_example_id({"input": "c", "output": "3"}) and eid in sel.ids
+    assert sel.get_example(eid) == {"input": "c", "output": "3"}
+    before = sel.state_digest()
+    with pytest.raises(DuplicateExampleError):
+        sel.add_example({"input": "c", "output": "3"})
+    with pytest.raises(UnknownExampleError):
+        sel.delete_example("missing")
+    with pytest.raises(KeyError):  # UnknownExampleError is a KeyError
+        sel.get_example("missing")
+    with pytest.raises(UnknownExampleError):
+        sel.delete_examples([eid, "missing"])
+    assert sel.state_digest() == before and eid in sel.ids
+
+
+def test_custom_ids_and_batch_duplicates() -> None:
+    sel = ERASEExampleSelector(EMB, k=2)
+    assert sel.add_examples([{"input": "a"}, {"input": "b"}], ids=["x", "y"]) == ["x", "y"]
+    with pytest.raises(DuplicateExampleError):
+        sel.add_examples([{"input": "c"}, {"input": "d"}], ids=["z", "z"])
+    assert sel.ids == ["x", "y"]
+
+
+async def test_async_api_matches_sync() -> None:
+    sel = ERASEExampleSelector(EMB, k=2, input_keys=["input"])
+    eid = await sel.aadd_example({"input": "hello", "output": "hi"})
+    await sel.aadd_examples([{"input": "bye", "output": "ciao"}])
+    assert await sel.aselect_examples({"input": "x"}) == sel.select_examples({"input": "x"})
+    receipt = await sel.adelete_example(eid)
+    assert receipt.example_id == eid and eid not in sel.ids
+    results = await asyncio.gather(*(sel.aselect_examples(q) for q in QUERIES))
+    assert all(len(r) == 1 for r in results)

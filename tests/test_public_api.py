@@ -1,0 +1,43 @@
+"""The public surface: `__all__` lists exactly what the package means to export."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import langchain_erase
+
+EXPECTED = {
+    "DeletionReceipt",
+    "DuplicateExampleError",
+    "ERASEError",
+    "ERASEExampleSelector",
+    "EmbeddingError",
+    "InvalidExampleError",
+    "InvalidParameterError",
+    "StateFileError",
+    "UnknownExampleError",
+    "__version__",
+    "default_example_id",
+}
+
+
+def test_all_is_exact_and_importable() -> None:
+    assert set(langchain_erase.__all__) == EXPECTED
+    for name in langchain_erase.__all__:
+        assert hasattr(langchain_erase, name)
+
+
+def test_core_has_no_langchain_import() -> None:
+    import sys
+
+    for name in list(sys.modules):
+        if name.startswith("langchain_erase.core"):
+            del sys.modules[name]
+    core = importlib.import_module("langchain_erase.core")
+    for module in ("hashing", "projection", "qkmeans", "buckets"):
+        source = importlib.import_module(f"langchain_erase.core.{module}").__file__
+        assert source is not None
+        text = Path(source).read_text()
+        assert "import langchain_core" not in text and "from langchain_core" not in text
+    assert core.__all__
