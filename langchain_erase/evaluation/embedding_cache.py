@@ -1,0 +1,65 @@
+"""Embeddings memoized by text and persisted to disk.
+
+Every selector in a comparison (ERASE in three modes and several k, kNN, MMR) embeds the
+same pool; with this wrapper each text is embedded once per model, and a rerun or a resumed
+run embeds nothing it has seen before.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+__all__ = ["CachedEmbeddings"]
+
+
+class CachedEmbeddings(Embeddings):
+    """Wraps `inner`; documents and queries are cached separately (models may embed them
+    differently). With `path`, the cache is loaded from it and `save()` writes it back, in
+    float64 so a resumed run sees exactly the vectors the first run used."""
+
+    def __init__(self, inner: Embeddings, path: Path | None = None) -> None:
+        self.inner = inner
+        self.path = path
+        self._cache: dict[tuple[str, str], list[float]] = {}
+        self.computed = 0
+        if path is not None and path.exists():
+            with np.load(path) as data:
+                keys = json.loads(str(data["keys"]))
+                for key, row in zip(keys, data["vectors"], strict=True):
+                    self._cache[(key[0], key[1])] = row.tolist()
+
+    def _lookup(self, kind: str, texts: list[str]) -> list[list[float]]:
+        missing = sorted({t for t in texts if (kind, t) not in self._cache})
+        if missing:
+            vectors = (
+                self.inner.embed_documents(missing)
+                if kind == "doc"
+                else [self.inner.embed_query(t) for t in missing]
+            )
+            self._cache.update({(kind, t): list(v) for t, v in zip(missing, vectors, strict=True)})
+            self.computed += len(missing)
+        return [self._cache[(kind, t)] for t in texts]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._lookup("doc", texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._lookup("query", [text])[0]
+
+    def save(self) -> None:
+        """Write the cache (atomically) when it has a path."""
+        if self.path is None or not self._cache:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        keys = list(self._cache)
+        tmp = self.path.with_name(self.path.name + ".tmp.npz")
+        np.savez(
+            tmp,
+            keys=np.array(json.dumps(keys)),
+            vectors=np.array([self._cache[k] for k in keys], dtype=np.float64),
+        )
+        tmp.replace(self.path)

@@ -1,0 +1,394 @@
+"""`langchain-erase eval`: accuracy of demonstration selectors on the same split and model.
+
+Compared per task and seed: zero-shot; k random demonstrations; LangChain's
+`SemanticSimilarityExampleSelector` (kNN) and `MaxMarginalRelevanceExampleSelector` on a
+langchain-community FAISS store; ERASE in its `random`, `centroid` and `similar` modes; each
+for every k. One result line per scored query is appended to a JSONL cache keyed by model,
+task, seed and a digest of the demonstration pool, so an interrupted run resumes where it
+stopped. Accuracies get 95% bootstrap intervals over the scored queries (pooled over seeds).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+from tqdm.auto import tqdm
+
+from langchain_erase.core.buckets import SelectionMode
+from langchain_erase.core.hashing import keyed_hash64
+from langchain_erase.evaluation.embedding_cache import CachedEmbeddings
+from langchain_erase.evaluation.scoring import LanguageModel, score_example
+from langchain_erase.evaluation.tasks import (
+    DEFAULT_DATA_DIR,
+    Example,
+    Split,
+    load_task,
+    majority_baseline,
+    split_task,
+)
+
+__all__ = [
+    "DEFAULT_TASKS",
+    "SELECTOR_NAMES",
+    "EvalConfig",
+    "Record",
+    "ResultCache",
+    "bootstrap_interval",
+    "build_selector",
+    "evaluate_split",
+    "run_eval",
+    "summarize",
+    "write_reports",
+]
+
+SELECTOR_NAMES = (
+    "zero-shot",
+    "random",
+    "knn",
+    "mmr",
+    "erase-random",
+    "erase-centroid",
+    "erase-similar",
+)
+DEFAULT_TASKS = ("sentiment", "singular_to_plural", "first_word_letter")
+_ERASE_MODES: dict[str, SelectionMode] = {
+    "erase-random": "random",
+    "erase-centroid": "centroid",
+    "erase-similar": "similar",
+}
+
+Demonstrations = Callable[[Example], list[dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """One comparison run; every field is written into the results."""
+
+    tasks: tuple[str, ...] = DEFAULT_TASKS
+    model: str = "gemma-3-270m"
+    ks: tuple[int, ...] = (1, 2, 4, 8)
+    seeds: tuple[int, ...] = (0,)
+    limit: int | None = None
+    selectors: tuple[str, ...] = SELECTOR_NAMES
+    out_dir: Path = Path("results/eval")
+    data_dir: Path = DEFAULT_DATA_DIR
+    n_ctx: int = 4096
+    n_threads: int | None = None
+    bootstrap: int = 2000
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Record:
+    """The result of one query under one selector configuration."""
+
+    selector: str
+    k: int
+    example_id: str
+    correct: bool
+    prediction: str
+    prompt_tokens: int
+    seconds: float
+    demo_ids: list[str] = field(default_factory=list)
+
+
+class ResultCache:
+    """Append-only JSONL of `Record`s; lines already there are not recomputed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._records: dict[tuple[str, int, str], Record] = {}
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    r = Record(**json.loads(line))
+                    self._records[(r.selector, r.k, r.example_id)] = r
+
+    def get(self, selector: str, k: int, example_id: str) -> Record | None:
+        return self._records.get((selector, k, example_id))
+
+    def add(self, record: Record) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
+        self._records[(record.selector, record.k, record.example_id)] = record
+
+
+def _random_demonstrations(pool: Sequence[dict[str, str]], k: int, seed: int) -> Demonstrations:
+    """k pool examples drawn uniformly per query, reproducibly from (seed, query id)."""
+
+    def select(query: Example) -> list[dict[str, str]]:
+        rng = np.random.default_rng(keyed_hash64(seed, "random-demos", str(k), query.id))
+        return [pool[i] for i in rng.choice(len(pool), size=min(k, len(pool)), replace=False)]
+
+    return select
+
+
+def build_selector(
+    name: str, k: int, pool: Sequence[dict[str, str]], embeddings: Embeddings, seed: int
+) -> Demonstrations:
+    """The demonstration function of selector `name` over `pool` (dicts with id/input/output)."""
+    if name == "zero-shot":
+        return lambda query: []
+    if name == "random":
+        return _random_demonstrations(pool, k, seed)
+    if name in ("knn", "mmr"):
+        from langchain_community.vectorstores import FAISS
+        from langchain_core.example_selectors import (
+            MaxMarginalRelevanceExampleSelector,
+            SemanticSimilarityExampleSelector,
+        )
+
+        cls = SemanticSimilarityExampleSelector if name == "knn" else (
+            MaxMarginalRelevanceExampleSelector
+        )
+        lc = cls.from_examples(list(pool), embeddings, FAISS, k=k, input_keys=["input"])
+        return lambda query: lc.select_examples({"input": query.input})
+    if name in _ERASE_MODES:
+        from langchain_erase import ERASEExampleSelector
+
+        erase = ERASEExampleSelector.from_examples(
+            pool,
+            embeddings,
+            k=k,
+            seed=seed,
+            input_keys=["input"],
+            ids=[d["id"] for d in pool],
+            selection=_ERASE_MODES[name],
+        )
+        return lambda query: erase.select_examples({"input": query.input})
+    raise ValueError(f"unknown selector {name!r}; choose from {SELECTOR_NAMES}")
+
+
+def _pool_digest(split: Split) -> str:
+    h = hashlib.sha256()
+    for e in split.train:
+        h.update(json.dumps(e.as_dict(), sort_keys=True).encode("utf-8"))
+    return h.hexdigest()[:12]
+
+
+def _configurations(config: EvalConfig) -> list[tuple[str, int]]:
+    return [
+        (name, 0 if name == "zero-shot" else k)
+        for name in config.selectors
+        for k in ([0] if name == "zero-shot" else config.ks)
+    ]
+
+
+def evaluate_split(
+    split: Split,
+    lm: LanguageModel,
+    embeddings: Embeddings,
+    config: EvalConfig,
+    cache: ResultCache,
+) -> list[Record]:
+    """Score every configuration on `split.test`, reusing cached records."""
+    pool = [e.as_dict() for e in split.train]
+    outputs = {e.output for e in split.train}
+    max_tokens = 2 + max(lm.count_tokens(" " + o) for o in outputs)
+    records = []
+    for name, k in _configurations(config):
+        todo = [e for e in split.test if cache.get(name, k, e.id) is None]
+        selector = build_selector(name, k, pool, embeddings, split.seed) if todo else None
+        bar = tqdm(
+            split.test,
+            desc=f"{split.task.name} s{split.seed} {name} k={k}",
+            disable=not config.progress,
+            leave=False,
+        )
+        for example in bar:
+            record = cache.get(name, k, example.id)
+            if record is None and selector is not None:
+                demos = selector(example)
+                score = score_example(split.task, lm, demos, example, max_tokens=max_tokens)
+                record = Record(
+                    name, k, example.id, score.correct, score.prediction,
+                    score.prompt_tokens, score.seconds, [d["id"] for d in demos],
+                )
+                cache.add(record)
+            if record is not None:
+                records.append(record)
+        if isinstance(embeddings, CachedEmbeddings):
+            embeddings.save()
+    return records
+
+
+def bootstrap_interval(
+    correct: Sequence[bool], resamples: int, rng: np.random.Generator
+) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the mean of `correct`."""
+    values = np.asarray(correct, dtype=np.float64)
+    if len(values) == 0:
+        return (float("nan"), float("nan"))
+    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return (float(lo), float(hi))
+
+
+def summarize(
+    records: dict[tuple[str, int], list[Record]], splits: Sequence[Split], resamples: int
+) -> list[dict[str, Any]]:
+    """One row per (task, selector, k): accuracy pooled over seeds, bootstrap interval,
+    per-seed accuracies and mean prompt tokens / seconds per query."""
+    rng = np.random.default_rng(0)
+    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for split in splits:
+        for r in records[(split.task.name, split.seed)]:
+            row = rows.setdefault(
+                (split.task.name, r.selector, r.k),
+                {"task": split.task.name, "selector": r.selector, "k": r.k,
+                 "correct": [], "per_seed": {}, "tokens": [], "seconds": []},
+            )
+            row["correct"].append(r.correct)
+            row["per_seed"].setdefault(split.seed, []).append(r.correct)
+            row["tokens"].append(r.prompt_tokens)
+            row["seconds"].append(r.seconds)
+    out = []
+    for row in rows.values():
+        lo, hi = bootstrap_interval(row["correct"], resamples, rng)
+        out.append({
+            "task": row["task"],
+            "selector": row["selector"],
+            "k": row["k"],
+            "n": len(row["correct"]),
+            "accuracy": float(np.mean(row["correct"])),
+            "ci95": [lo, hi],
+            "per_seed_accuracy": {str(s): float(np.mean(v)) for s, v in row["per_seed"].items()},
+            "mean_prompt_tokens": float(np.mean(row["tokens"])),
+            "mean_seconds": float(np.mean(row["seconds"])),
+        })
+    return out
+
+
+def _markdown(results: dict[str, Any]) -> str:
+    rows, ks = results["rows"], results["config"]["ks"]
+    lines = [f"Model `{results['model']}`, seeds {results['config']['seeds']}, "
+             f"limit {results['config']['limit']}. Accuracy % [95% bootstrap CI], n = scored "
+             "queries pooled over seeds.", ""]
+    for task in results["config"]["tasks"]:
+        task_rows = [r for r in rows if r["task"] == task]
+        if not task_rows:
+            continue
+        base = results["baselines"][task]
+        lines += [f"### {task}", "", f"Majority-class baseline: {100 * base:.1f}%", "",
+                  "| selector | " + " | ".join(f"k={k}" for k in ks) + " |",
+                  "|---" * (len(ks) + 1) + "|"]
+        for name in results["config"]["selectors"]:
+            cells = []
+            for k in ([0] if name == "zero-shot" else ks):
+                r = next((r for r in task_rows if r["selector"] == name and r["k"] == k), None)
+                cells.append("–" if r is None else
+                             f"{100 * r['accuracy']:.0f} [{100 * r['ci95'][0]:.0f}, "
+                             f"{100 * r['ci95'][1]:.0f}] (n={r['n']})")
+            if name == "zero-shot":
+                cells += [""] * (len(ks) - 1)
+                name = "zero-shot (k=0)"
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = [t for t in results["config"]["tasks"] if any(r["task"] == t for r in results["rows"])]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        rows = [r for r in results["rows"] if r["task"] == task]
+        names = [n for n in results["config"]["selectors"] if n != "zero-shot"]
+        for i, name in enumerate(names):
+            sel = sorted((r for r in rows if r["selector"] == name), key=lambda r: r["k"])
+            if not sel:
+                continue
+            x = np.log2([r["k"] for r in sel]) + (i - len(names) / 2) * 0.04
+            acc = np.array([r["accuracy"] for r in sel])
+            err = np.abs(np.array([r["ci95"] for r in sel]).T - acc)
+            ax.errorbar(x, acc, yerr=err, marker="o", ms=3, capsize=2, lw=1, label=name)
+        for r in rows:
+            if r["selector"] == "zero-shot":
+                ax.axhline(r["accuracy"], color="grey", ls="--", lw=1, label="zero-shot")
+        ax.axhline(results["baselines"][task], color="black", ls=":", lw=1, label="majority")
+        ax.set_xticks(np.log2(results["config"]["ks"]), [str(k) for k in results["config"]["ks"]])
+        ax.set_xlabel("k demonstrations")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(task, fontsize=10)
+    axes[0][0].set_ylabel("accuracy (95% CI)")
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def write_reports(results: dict[str, Any], out_dir: Path) -> list[Path]:
+    """results.json, results.md and accuracy.png in `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / "results.json", out_dir / "results.md", out_dir / "accuracy.png"]
+    paths[0].write_text(json.dumps(results, indent=1), encoding="utf-8")
+    paths[1].write_text(_markdown(results), encoding="utf-8")
+    _plot(results, paths[2])
+    return paths
+
+
+def _model_tag(model: str) -> str:
+    return Path(model).stem if model.endswith(".gguf") else model
+
+
+def run_eval(
+    config: EvalConfig,
+    lm: LanguageModel | None = None,
+    embeddings: Embeddings | None = None,
+    command: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Run (or resume) the comparison; `lm` and `embeddings` default to the local llama.cpp
+    model named by `config.model` and MiniLM, with a disk cache of embeddings."""
+    cache_dir = config.out_dir / "cache"
+    if lm is None:
+        from langchain_erase.evaluation.scoring import LlamaCppScorer
+        from langchain_erase.llms import load_llama
+
+        lm = LlamaCppScorer(
+            load_llama(config.model, n_ctx=config.n_ctx, n_threads=config.n_threads)
+        )
+    if embeddings is None:
+        from langchain_erase.embeddings import LlamaCppEmbeddings
+
+        embeddings = CachedEmbeddings(
+            LlamaCppEmbeddings(n_threads=config.n_threads), cache_dir / "embeddings-minilm.npz"
+        )
+    started = time.time()
+    splits, records, baselines = [], {}, {}
+    for task_name in config.tasks:
+        task = load_task(task_name, config.data_dir)
+        for seed in config.seeds:
+            split = split_task(task, seed, limit=config.limit)
+            cache = ResultCache(
+                cache_dir / _model_tag(config.model) / task.name
+                / f"seed{seed}-{_pool_digest(split)}.jsonl"
+            )
+            records[(task.name, seed)] = evaluate_split(split, lm, embeddings, config, cache)
+            splits.append(split)
+        baselines[task.name] = float(
+            np.mean([majority_baseline(s) for s in splits if s.task.name == task.name])
+        )
+    results = {
+        "model": config.model,
+        "command": list(command),
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
+        "baselines": baselines,
+        "rows": summarize(records, splits, config.bootstrap),
+        "splits": [s.record() for s in splits],
+        "wall_seconds": time.time() - started,
+    }
+    write_reports(results, config.out_dir)
+    return results

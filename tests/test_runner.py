@@ -1,0 +1,97 @@
+"""The comparison runner on fake embeddings and a fake LLM: every configuration is scored on
+the same split, results are cached and resumed, and the reports are written."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from langchain_core.embeddings import DeterministicFakeEmbedding
+
+from langchain_erase.evaluation.runner import (
+    SELECTOR_NAMES,
+    EvalConfig,
+    bootstrap_interval,
+    build_selector,
+    run_eval,
+)
+from langchain_erase.evaluation.tasks import Example
+
+
+class CopyLastDemoLM:
+    """Answers with the output of the last demonstration in the prompt (or 'none')."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def option_logprobs(self, prompt: str, options: Sequence[str]) -> list[float]:
+        raise AssertionError("exact-match task only")
+
+    def generate(self, prompt: str, *, max_tokens: int) -> str:
+        self.calls += 1
+        outputs = prompt.split("\nOutput:")[:-1]
+        return outputs[-1].split("\n", 1)[0] if outputs else "none"
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 1
+
+
+@pytest.fixture
+def task_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "data" / "instruction_induction" / "parity"
+    d.mkdir(parents=True)
+    pool = {str(i): {"input": f"number {i}", "output": "even" if i % 2 == 0 else "odd"}
+            for i in range(40)}
+    test = {str(i): {"input": f"number {i}", "output": "even"} for i in range(100, 106)}
+    (d / "induce.json").write_text(json.dumps({"examples": pool}))
+    (d / "execute.json").write_text(json.dumps({"examples": test}))
+    return tmp_path / "data"
+
+
+POOL = [{"id": f"p{i}", "input": f"text {i}", "output": str(i % 3)} for i in range(30)]
+QUERY = Example("q", "text 7", "1", ("1",))
+
+
+@pytest.mark.parametrize("name", SELECTOR_NAMES)
+def test_every_selector_returns_k_pool_examples(name: str) -> None:
+    select = build_selector(name, 4, POOL, DeterministicFakeEmbedding(size=16), seed=0)
+    demos = select(QUERY)
+    assert len(demos) == (0 if name == "zero-shot" else 4)
+    assert all(d in POOL for d in demos)
+
+
+def test_random_demonstrations_are_reproducible_per_query() -> None:
+    a = build_selector("random", 3, POOL, DeterministicFakeEmbedding(size=8), seed=1)
+    b = build_selector("random", 3, POOL, DeterministicFakeEmbedding(size=8), seed=1)
+    assert a(QUERY) == b(QUERY)
+
+
+def test_bootstrap_interval_brackets_the_mean() -> None:
+    lo, hi = bootstrap_interval([True] * 30 + [False] * 10, 500, np.random.default_rng(0))
+    assert lo < 0.75 < hi
+    assert bootstrap_interval([True] * 5, 100, np.random.default_rng(0)) == (1.0, 1.0)
+
+
+def test_run_eval_scores_all_configurations_and_resumes(task_dir: Path, tmp_path: Path) -> None:
+    config = EvalConfig(
+        tasks=("parity",), ks=(1, 2), seeds=(0, 1), limit=4, out_dir=tmp_path / "out",
+        data_dir=task_dir, bootstrap=100, progress=False,
+    )
+    lm = CopyLastDemoLM()
+    emb = DeterministicFakeEmbedding(size=16)
+    results = run_eval(config, lm=lm, embeddings=emb)
+    n_configs = 1 + 2 * (len(SELECTOR_NAMES) - 1)
+    assert lm.calls == n_configs * 4 * 2
+    assert len(results["rows"]) == n_configs
+    zero = next(r for r in results["rows"] if r["selector"] == "zero-shot")
+    assert zero["accuracy"] == 0.0 and zero["n"] == 8
+    assert results["baselines"]["parity"] == 1.0  # majority 'even' (ties to first seen)
+    assert {s["seed"] for s in results["splits"]} == {0, 1}
+    for name in ("results.json", "results.md", "accuracy.png"):
+        assert (config.out_dir / name).stat().st_size > 0
+    again = CopyLastDemoLM()
+    assert run_eval(config, lm=again, embeddings=emb)["rows"] == results["rows"]
+    assert again.calls == 0
