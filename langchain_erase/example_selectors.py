@@ -11,7 +11,8 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,12 +38,15 @@ from langchain_erase.errors import (
     EmbeddingError,
     InvalidExampleError,
     InvalidParameterError,
+    StateFileError,
     UnknownExampleError,
 )
 from langchain_erase.receipts import DeletionReceipt
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
+
+    from langchain_erase.store import SelectorStore
 
 __all__ = [
     "DEFAULT_EPSILON",
@@ -61,6 +65,7 @@ DEFAULT_MAX_ITER = 30
 _SELECTION_MODES = ("random", "centroid", "similar")
 _EMBED_BATCH = 256
 _MASK64 = (1 << 64) - 1
+_LABEL_SALT = 0x9E3779B97F4A7C15
 
 
 def canonical_json(example: Mapping[str, str]) -> str:
@@ -146,13 +151,19 @@ class ERASEExampleSelector(BaseExampleSelector):
         self.show_progress = show_progress
         self._p = p
         self._lock = threading.RLock()
+        self._store: SelectorStore | None = None
+        self._clear_state()
+
+    def _clear_state(self) -> None:
+        """Empty every structure that holds examples (the state of a fresh selector)."""
         self._projection: FixedPointProjection | None = None
-        self._kmeans = QuantizedKMeans(self._params, p)
+        self._static: tuple[bool, bytes] | None = None
+        self._kmeans = QuantizedKMeans(self._params, self._p)
         self._examples: dict[str, dict[str, str]] = {}
         self._vectors: dict[str, npt.NDArray[np.float32]] = {}
         self._tags: dict[str, npt.NDArray[np.uint64]] = {}
         self._members_acc = np.zeros(4, dtype=np.uint64)
-        self._buckets = BucketIndex(0, selection, 0)
+        self._buckets = BucketIndex(0, self.selection, 0)
 
     # ------------------------------------------------------------- construction
     @classmethod
@@ -167,9 +178,14 @@ class ERASEExampleSelector(BaseExampleSelector):
         example_keys: Sequence[str] | None = None,
         ids: Sequence[str] | None = None,
         selection: SelectionMode = "random",
+        vectors: npt.ArrayLike | None = None,
         **kwargs: Any,
     ) -> ERASEExampleSelector:
-        """Embed `examples` once and fit the clustering (the order of examples is irrelevant)."""
+        """Embed `examples` once and fit the clustering (the order of examples is irrelevant).
+
+        Extra keyword arguments (`p`, `gamma`, `max_iter`, `show_progress`) go to the
+        constructor; `vectors` passes precomputed embeddings (see `add_examples`).
+        """
         selector = cls(
             embeddings,
             k=k,
@@ -180,7 +196,7 @@ class ERASEExampleSelector(BaseExampleSelector):
             selection=selection,
             **kwargs,
         )
-        selector.add_examples(examples, ids=ids)
+        selector.add_examples(examples, ids=ids, vectors=vectors)
         return selector
 
     @property
@@ -228,23 +244,26 @@ class ERASEExampleSelector(BaseExampleSelector):
         Two selectors with equal digests select the same examples for every query.
         """
         with self._lock:
-            h = hashlib.sha256()
-            h.update(
-                json.dumps(
-                    {
-                        "format": "erase-state-1",
-                        "selection": self.selection,
-                        "input_keys": self.input_keys,
-                        "example_keys": self.example_keys,
-                    },
-                    sort_keys=True,
-                ).encode()
-            )
-            if self._projection is not None:
-                h.update(self._projection.matrix.astype("<f8").tobytes())
+            h = hashlib.sha256(self._static_digest())
             h.update(self._kmeans.record_digest())
             h.update(self._members_acc.astype("<u8").tobytes())
             return h.hexdigest()
+
+    def _static_digest(self) -> bytes:
+        """Digest of what never changes after the first example: settings and projection."""
+        if self._static is None or (self._projection is not None) != self._static[0]:
+            h = hashlib.sha256()
+            settings = {
+                "format": "erase-state-1",
+                "selection": self.selection,
+                "input_keys": self.input_keys,
+                "example_keys": self.example_keys,
+            }
+            h.update(json.dumps(settings, sort_keys=True).encode())
+            if self._projection is not None:
+                h.update(self._projection.matrix.astype("<f8").tobytes())
+            self._static = (self._projection is not None, h.digest())
+        return self._static[1]
 
     # ------------------------------------------------------------- selection
     def select_examples(self, input_variables: dict[str, str]) -> list[dict[str, Any]]:
@@ -270,9 +289,16 @@ class ERASEExampleSelector(BaseExampleSelector):
         return self.add_examples([example])[0]
 
     def add_examples(
-        self, examples: Sequence[Mapping[str, str]], ids: Sequence[str] | None = None
+        self,
+        examples: Sequence[Mapping[str, str]],
+        ids: Sequence[str] | None = None,
+        vectors: npt.ArrayLike | None = None,
     ) -> list[str]:
-        """Add examples atomically: on any error nothing is added."""
+        """Add examples atomically: on any error nothing is added.
+
+        `vectors` (one row per example) skips the embedding model, for examples that were
+        embedded elsewhere with the same model.
+        """
         if isinstance(examples, (str, bytes, Mapping)) or not isinstance(examples, Iterable):
             raise InvalidExampleError("examples must be a list of dicts")
         examples = list(examples)
@@ -281,22 +307,30 @@ class ERASEExampleSelector(BaseExampleSelector):
         new_ids = self._new_ids(clean, ids)
         if not clean:
             return []
-        vectors = self._embed([_text_of(e, self.input_keys) for e in clean], query=False)
+        texts = [_text_of(e, self.input_keys) for e in clean]
+        unit = (
+            self._embed(texts, query=False)
+            if vectors is None
+            else self._validated(vectors, len(texts))
+        )
         with self._lock:
             self._check_new_ids(new_ids)  # again, under the lock
-            projection = self._projection_for(vectors.shape[1])
-            coords = projection.project(vectors)
-            hashes = id_hash64(self._params.seed, new_ids)
-            for example_id, example, vector in zip(new_ids, clean, vectors, strict=True):
-                self._examples[example_id] = example
-                self._vectors[example_id] = vector
-                self._tags[example_id] = self._member_tag(example_id, example, vector)
-            if len(new_ids) * 8 >= len(self._examples):  # large batch: one fit is cheaper
-                self._kmeans.insert_many(new_ids, coords, hashes)
-                self._rebuild()
-            else:
-                for example_id, xv, xh in zip(new_ids, coords, hashes.tolist(), strict=True):
-                    self._after_insert(example_id, self._kmeans.insert(example_id, xv, xh))
+            with self._durable() as store:
+                projection = self._projection_for(unit.shape[1])
+                coords = projection.project(unit)
+                hashes = id_hash64(self._params.seed, new_ids)
+                for example_id, example, vector in zip(new_ids, clean, unit, strict=True):
+                    self._examples[example_id] = example
+                    self._vectors[example_id] = vector
+                    self._tags[example_id] = self._member_tag(example_id, example, vector)
+                if len(new_ids) * 8 >= len(self._examples):  # large batch: one fit is cheaper
+                    self._kmeans.insert_many(new_ids, coords, hashes)
+                    self._rebuild()
+                else:
+                    for example_id, xv, xh in zip(new_ids, coords, hashes.tolist(), strict=True):
+                        self._after_insert(example_id, self._kmeans.insert(example_id, xv, xh))
+                if store is not None:
+                    store.add(new_ids, clean, unit, projection.matrix)
         return new_ids
 
     async def aadd_example(self, example: dict[str, str]) -> str:
@@ -347,12 +381,19 @@ class ERASEExampleSelector(BaseExampleSelector):
                         bar.update(len(chunk))
         except Exception as err:
             raise EmbeddingError(f"the embedding model failed: {err}") from err
-        if len(raw) != len(texts):
-            raise EmbeddingError(f"expected {len(texts)} embeddings, got {len(raw)}")
+        return self._validated(raw, len(texts))
+
+    def _validated(self, raw: npt.ArrayLike, count: int) -> npt.NDArray[np.float32]:
+        """Normalized float32 rows, or EmbeddingError unless there are `count` finite,
+        non-zero vectors of the selector's dimension."""
         try:
-            matrix = np.asarray(raw, dtype=np.float64)
-            if matrix.ndim != 2 or not 1 <= matrix.shape[1] <= MAX_DIMENSION:
-                raise ValueError(f"embeddings must be equal-length vectors, got {matrix.shape}")
+            matrix = np.asarray(raw, dtype=np.float32)
+            if matrix.ndim != 2 or matrix.shape[0] != count:
+                raise ValueError(
+                    f"expected {count} embeddings, got an array of shape {matrix.shape}"
+                )
+            if not 1 <= matrix.shape[1] <= MAX_DIMENSION:
+                raise ValueError(f"embedding dimension must be in [1, {MAX_DIMENSION}]")
             if self.dimension is not None and matrix.shape[1] != self.dimension:
                 raise ValueError(
                     f"embedding dimension {matrix.shape[1]} differs from the selector's "
@@ -375,27 +416,33 @@ class ERASEExampleSelector(BaseExampleSelector):
                 raise UnknownExampleError(f"no example with id {example_id!r}")
             start = time.perf_counter()
             before = self.state_digest()
-            label = self._kmeans.label(example_id)
-            distance = self._center_distance(example_id, label)
-            outcome = self._kmeans.delete(example_id)
-            if outcome.refit:
-                self._rebuild()
-            else:
-                self._members_acc -= self._labelled_tag(example_id, label)
-                self._buckets.remove(example_id, label, distance)
-            vector = self._vectors.pop(example_id)
-            vector[:] = 0.0  # erase the stored bytes, not just the reference
-            del self._examples[example_id]
-            del self._tags[example_id]
-            return DeletionReceipt(
-                example_id=example_id,
-                refit=outcome.refit,
-                reason=outcome.reason.value,
-                iteration=outcome.iteration,
-                seconds=time.perf_counter() - start,
-                digest_before=before,
-                digest_after=self.state_digest(),
-            )
+            with self._durable() as store:
+                label = self._kmeans.label(example_id)
+                distance = self._center_distance(example_id, label)
+                outcome = self._kmeans.delete(example_id)
+                if outcome.refit:
+                    self._rebuild()
+                else:
+                    self._members_acc -= self._labelled_tag(example_id, label)
+                    self._buckets.remove(example_id, label, distance)
+                vector = self._vectors.pop(example_id)
+                vector[:] = 0.0  # erase the stored bytes, not just the reference
+                del self._examples[example_id]
+                del self._tags[example_id]
+                if not self._examples:  # a fresh fit of no examples has no projection
+                    self._projection = None
+                receipt = DeletionReceipt(
+                    example_id=example_id,
+                    refit=outcome.refit,
+                    reason=outcome.reason.value,
+                    iteration=outcome.iteration,
+                    seconds=time.perf_counter() - start,
+                    digest_before=before,
+                    digest_after=self.state_digest(),
+                )
+                if store is not None:
+                    store.delete(receipt, now_empty=not self._examples)
+            return receipt
 
     async def adelete_example(self, example_id: str) -> DeletionReceipt:
         return await run_in_executor(None, self.delete_example, example_id)
@@ -411,7 +458,8 @@ class ERASEExampleSelector(BaseExampleSelector):
             for example_id in ids:
                 if example_id not in self._examples:
                     raise UnknownExampleError(f"no example with id {example_id!r}")
-            return [self.delete_example(example_id) for example_id in ids]
+            with self._durable():  # one transaction for the batch
+                return [self.delete_example(example_id) for example_id in ids]
 
     async def adelete_examples(self, ids: Sequence[str]) -> list[DeletionReceipt]:
         return await run_in_executor(None, self.delete_examples, ids)
@@ -426,7 +474,8 @@ class ERASEExampleSelector(BaseExampleSelector):
         return np.frombuffer(h.digest(), dtype="<u8").astype(np.uint64)
 
     def _labelled_tag(self, example_id: str, label: int) -> npt.NDArray[np.uint64]:
-        return mix64(self._tags[example_id], (label * 0x9E3779B97F4A7C15) & _MASK64)
+        """The member's contribution to the membership digest (a sum mod 2**64 per lane)."""
+        return mix64(self._tags[example_id], (label * _LABEL_SALT) & _MASK64)
 
     def _center_distance(self, example_id: str, label: int) -> int:
         center = self._kmeans.final_centers()[label]
@@ -444,19 +493,27 @@ class ERASEExampleSelector(BaseExampleSelector):
         )
 
     def _rebuild(self) -> None:
-        """Rebuild buckets and the membership digest after a (re)fit: O(n)."""
-        dimension = self.dimension or 0
-        self._buckets = BucketIndex(self._kmeans.n_clusters, self.selection, dimension)
-        acc = np.zeros(4, dtype=np.uint64)
-        for example_id, label in self._kmeans.members():
-            acc += self._labelled_tag(example_id, label)
-            self._buckets.add(
-                example_id,
-                label,
-                self._center_distance(example_id, label),
-                self._vectors[example_id],
-            )
-        self._members_acc = acc
+        """Rebuild buckets and the membership digest after a (re)fit: O(n), vectorized."""
+        ids, labels, coords = self._kmeans.alive()
+        centers = self._kmeans.final_centers()
+        if ids:
+            tags = np.stack([self._tags[i] for i in ids])
+            salts = (labels.astype(np.uint64) * np.uint64(_LABEL_SALT))[:, None]
+            self._members_acc = mix64(tags, salts).sum(axis=0, dtype=np.uint64)
+            diff = coords - centers[labels]
+            distances = np.einsum("ij,ij->i", diff, diff)
+        else:
+            self._members_acc = np.zeros(4, dtype=np.uint64)
+            distances = np.zeros(0, dtype=np.int64)
+        self._buckets = BucketIndex.build(
+            self._kmeans.n_clusters,
+            self.selection,
+            self.dimension or 0,
+            ids,
+            labels,
+            distances,
+            [self._vectors[i] for i in ids],
+        )
 
     # ------------------------------------------------------------ verification
     def verify(self) -> bool:
@@ -508,6 +565,59 @@ class ERASEExampleSelector(BaseExampleSelector):
         self._rebuild()
 
     # ------------------------------------------------------------ persistence
+    @classmethod
+    def open(cls, path: str | Path, embeddings: Embeddings, **kwargs: Any) -> ERASEExampleSelector:
+        """Create or reopen a SQLite store; every add and delete is durable when it returns.
+
+        See `langchain_erase.store.open_selector` (parameters must match a reopened store).
+        """
+        from langchain_erase.store import open_selector
+
+        return open_selector(path, embeddings, **kwargs)
+
+    @property
+    def store(self) -> SelectorStore | None:
+        """The SQLite store behind an `open`ed selector (its deletion log), else None."""
+        return self._store
+
+    def close(self) -> None:
+        """Release the store (later changes raise StateFileError); no-op without one."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+
+    @contextmanager
+    def _durable(self) -> Iterator[SelectorStore | None]:
+        """Make the block's in-memory change and its store write one atomic step.
+
+        Held under the lock. The store commits the change with the new digest; on any error
+        it rolls back and memory is rebuilt from it, so both stay as before. Nested blocks
+        (a batch) join the outer transaction.
+        """
+        store = self._store
+        if store is None or store.in_transaction:
+            yield store
+            return
+        try:
+            with store.transaction():
+                yield store
+                store.set_digest(self.state_digest())
+        except BaseException:
+            self._restore_from(store)
+            raise
+
+    def _restore_from(self, store: SelectorStore) -> None:
+        """Rebuild memory from the store's rows and check the digest recorded with them."""
+        rows = store.rows()
+        self._clear_state()
+        try:
+            if rows.ids:
+                self._load_fitted(rows.ids, rows.examples, rows.vectors, rows.projection)
+        except ValueError as err:
+            raise StateFileError(f"{store.path} has invalid contents: {err}") from None
+        if self.state_digest() != rows.digest:
+            raise StateFileError(f"{store.path} failed its integrity check (state digest mismatch)")
+
     def save(self, path: str | Path) -> None:
         """Write a snapshot (no pickle) that `load` restores and verifies."""
         from langchain_erase.persistence import save_selector

@@ -49,7 +49,7 @@ def scenarios(
         k=draw(st.integers(1, 6)),
         epsilon=draw(st.sampled_from([0.05, 0.5, 2.0, 20.0])),
         seed=draw(st.integers(0, 2**32)),
-        gamma=draw(st.sampled_from([0.0, 0.1, 0.2, 0.3])),
+        gamma=draw(st.sampled_from([0.0, 0.1, 0.3, 0.7, 1.0])),
         max_iter=draw(st.sampled_from([1, 2, 5, 30])),
     )
     ops: list[tuple[str, str]] = []

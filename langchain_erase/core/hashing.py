@@ -35,9 +35,11 @@ def id_hash64(seed: int, example_ids: list[str]) -> npt.NDArray[np.uint64]:
     )
 
 
-def mix64(values: npt.NDArray[np.uint64], salt: int) -> npt.NDArray[np.uint64]:
+def mix64(
+    values: npt.NDArray[np.uint64], salt: int | npt.NDArray[np.uint64]
+) -> npt.NDArray[np.uint64]:
     """SplitMix64 finalizer of `values ^ salt`: a fast vectorized bijective mixer."""
-    z = values ^ np.uint64(salt & _MASK64)
+    z = values ^ (np.uint64(salt & _MASK64) if isinstance(salt, int) else salt)
     z = z + np.uint64(0x9E3779B97F4A7C15)
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)

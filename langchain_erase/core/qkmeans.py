@@ -172,6 +172,11 @@ class QuantizedKMeans:
         last: IntArray = self.centers[-1]
         return last
 
+    def alive(self) -> tuple[list[str], npt.NDArray[np.int64], IntArray]:
+        """(ids, final clusters, coordinates) of every point, in row order."""
+        rows = np.fromiter(self._row.values(), dtype=np.int64, count=len(self._row))
+        return list(self._row), self._labels[rows], self._coords[rows]
+
     def members(self) -> Iterable[tuple[str, int]]:
         """(id, final cluster) for every point."""
         for example_id, row in self._row.items():
@@ -195,7 +200,7 @@ class QuantizedKMeans:
     def _blended(self, counts: IntArray, n: int) -> npt.NDArray[np.bool_]:
         """Clusters below the balance threshold M = gamma * n / k_eff (exact)."""
         g = self.params.gamma_fraction
-        k_eff = counts.shape[0]
+        k_eff = counts.shape[-1]
         return counts * (k_eff * g.denominator) < g.numerator * n  # type: ignore[no-any-return]
 
     def _quantized_centers(
@@ -323,33 +328,67 @@ class QuantizedKMeans:
 
     # ---------------------------------------------------------- delete / insert
     def _trajectory(self, xv: IntArray) -> list[int]:
-        """The point's cluster a_t for t = 0..T under the recorded centers."""
-        return [int(assign(xv[None, :], c)[0]) for c in self.centers]
+        """The point's cluster a_t for t = 0..T under the recorded centers (exact distances
+        order centers exactly as `assign` does, ties to the lower index)."""
+        diff = self.centers - xv
+        nearest: list[int] = np.argmin(np.einsum("tkp,tkp->tk", diff, diff), axis=1).tolist()
+        return nearest
 
     def _replay(self, xv: IntArray, path: list[int], sign: int) -> ChangeOutcome | None:
         """Replay every iteration with the point removed (sign=-1) or added (+1); return a
-        refit outcome if any quantized center would differ, else None."""
+        refit outcome at the first iteration whose quantized centers would differ.
+
+        Vectorized over iterations for the common case (the point's cluster is a plain mean
+        before and after, and no cluster is under the balance threshold); iterations with
+        blended clusters go through the general per-cluster rule.
+        """
+        iterations = self.iterations
+        if iterations == 0:
+            return None
         n_new = self.n + sign
-        for t in range(1, self.iterations + 1):
-            counts = self.counts[t - 1].copy()
-            sums = self.sums[t - 1].copy()
-            j = path[t - 1]
-            counts[j] += sign
-            sums[j] += sign * xv
-            touched = self._blended(self.counts[t - 1], self.n) | self._blended(counts, n_new)
-            touched[j] = True
-            rows = np.flatnonzero(touched).tolist()
-            new = self._quantized_centers(self.centers[t - 1], counts, sums, n_new, rows)
-            if not np.array_equal(new, self.centers[t][rows]):
-                return ChangeOutcome(True, RefitReason.CENTER_MOVED, t)
+        ts = np.arange(iterations)
+        js = np.asarray(path[:-1])
+        counts_new = self.counts.copy()
+        counts_new[ts, js] += sign
+        blended = self._blended(self.counts, self.n) | self._blended(counts_new, n_new)
+        own_count = counts_new[ts, js]
+        plain = (own_count > 0) & ~blended[ts, js]
+        first_moved = iterations + 1
+        if plain.any():
+            eps, theta = self.params.epsilon_units, self.theta
+            s = own_count[plain][:, None]
+            a = self.sums[ts[plain], js[plain]] + sign * xv - theta * s
+            moved_centers = eps * np.floor_divide(2 * a + eps * s, 2 * eps * s) + theta
+            differs = (moved_centers != self.centers[1:][ts[plain], js[plain]]).any(axis=1)
+            if differs.any():
+                first_moved = int(ts[plain][differs][0]) + 1
+        others = blended.copy()
+        others[ts, js] = ~plain  # the point's own cluster only when it is not plain
+        for t in np.flatnonzero(others.any(axis=1)).tolist():
+            if t + 1 >= first_moved:
+                break
+            sums = self.sums[t].copy()
+            sums[js[t]] += sign * xv
+            rows = np.flatnonzero(others[t]).tolist()
+            new = self._quantized_centers(self.centers[t], counts_new[t], sums, n_new, rows)
+            if not np.array_equal(new, self.centers[t + 1][rows]):
+                first_moved = t + 1
+        if first_moved <= iterations:
+            return ChangeOutcome(True, RefitReason.CENTER_MOVED, first_moved)
         return None
 
+    def _moves(self, path: list[int]) -> IntArray:
+        """1 where the point changes cluster at iteration t = 1..T."""
+        steps = np.asarray(path)
+        moves: IntArray = (steps[1:] != steps[:-1]).astype(np.int64)
+        return moves
+
     def _apply(self, xv: IntArray, path: list[int], sign: int) -> None:
-        moved = np.array([path[t] != path[t - 1] for t in range(1, len(path))], dtype=np.int64)
-        for t in range(self.iterations):
-            self.counts[t, path[t]] += sign
-            self.sums[t, path[t]] += sign * xv
-        self.changed += sign * moved
+        ts = np.arange(self.iterations)
+        js = np.asarray(path[:-1])
+        self.counts[ts, js] += sign
+        self.sums[ts, js] += sign * xv
+        self.changed += sign * self._moves(path)
 
     def delete(self, example_id: str) -> ChangeOutcome:
         """Remove a point: in place when the check passes, else by refitting."""
@@ -363,9 +402,7 @@ class QuantizedKMeans:
         path = self._trajectory(xv)
         outcome = self._replay(xv, path, -1)
         if outcome is None:
-            changed_after = self.changed - np.array(
-                [path[t] != path[t - 1] for t in range(1, len(path))], dtype=np.int64
-            )
+            changed_after = self.changed - self._moves(path)
             zeros = np.flatnonzero(changed_after == 0)
             if len(zeros) and zeros[0] + 1 < self.iterations:
                 outcome = ChangeOutcome(True, RefitReason.STOP_RULE, int(zeros[0]) + 1)
