@@ -13,6 +13,7 @@ __all__ = [
     "ModelConversionError",
     "ModelNotFoundError",
     "StateFileError",
+    "StoreLockedError",
     "UnknownExampleError",
 ]
 
@@ -47,6 +48,11 @@ class UnknownExampleError(ERASEError, KeyError):
 
 class StateFileError(ERASEError, ValueError):
     """A saved state or store is corrupted, truncated, foreign or from a future version."""
+
+
+class StoreLockedError(StateFileError):
+    """The store is already open in another process or connection: one opener at a time,
+    because two writers would each refit from a state the other is changing."""
 
 
 class InputTooLongError(EmbeddingError):

@@ -24,7 +24,13 @@ if TYPE_CHECKING:
 
     from langchain_erase.example_selectors import ERASEExampleSelector
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_selector", "save_selector"]
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "load_selector",
+    "save_selector",
+    "selector_params",
+]
 
 FORMAT_NAME = "langchain-erase-snapshot"
 FORMAT_VERSION = 1
@@ -34,24 +40,29 @@ def _json_array(value: Any) -> np.ndarray[Any, np.dtype[np.uint8]]:
     return np.frombuffer(json.dumps(value, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
 
 
+def selector_params(selector: ERASEExampleSelector) -> dict[str, Any]:
+    """The constructor arguments that define a selector's state (JSON-serializable)."""
+    params = selector.params
+    return {
+        "k": params.k,
+        "epsilon": params.epsilon,
+        "seed": params.seed,
+        "gamma": params.gamma,
+        "max_iter": params.max_iter,
+        "p": selector.p,
+        "selection": selector.selection,
+        "input_keys": selector.input_keys,
+        "example_keys": selector.example_keys,
+    }
+
+
 def save_selector(selector: ERASEExampleSelector, path: Path) -> None:
     """Write atomically: a crash leaves the old file or the new one, never a mix."""
-    params = selector.params
     ids = selector.ids
     header = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
-        "params": {
-            "k": params.k,
-            "epsilon": params.epsilon,
-            "seed": params.seed,
-            "gamma": params.gamma,
-            "max_iter": params.max_iter,
-            "p": selector.p,
-            "selection": selector.selection,
-            "input_keys": selector.input_keys,
-            "example_keys": selector.example_keys,
-        },
+        "params": selector_params(selector),
         "count": len(ids),
         "dimension": selector.dimension,
         "state_digest": selector.state_digest(),

@@ -1,0 +1,80 @@
+"""Shared helpers of the store, fault, bad-input and concurrency tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
+
+from langchain_erase.example_selectors import ERASEExampleSelector
+
+__all__ = ["DIM", "FaultyEmbeddings", "examples", "fake", "frozen", "store_bytes"]
+
+DIM = 16
+
+
+def fake(size: int = DIM) -> DeterministicFakeEmbedding:
+    return DeterministicFakeEmbedding(size=size)
+
+
+def examples(n: int, tag: str = "ex") -> list[dict[str, str]]:
+    """Examples with unique, searchable texts (`<tag-0007>` cannot be a prefix of another)."""
+    return [{"input": f"<{tag}-{i:04d}> some words", "output": f"label {i % 3}"} for i in range(n)]
+
+
+def frozen(selector: ERASEExampleSelector) -> tuple[Any, ...]:
+    """Everything a failed call must leave unchanged: the state digest, the examples and,
+    for a store-backed selector, the stored rows, digest and deletion log."""
+    state: tuple[Any, ...] = (
+        selector.state_digest(),
+        {i: selector.get_example(i) for i in selector.ids},
+    )
+    store = selector.store
+    if store is not None:
+        rows = store.rows()
+        state += (rows.ids, rows.examples, rows.vectors.tobytes(), rows.digest)
+        state += (store.deletion_log(),)
+    return state
+
+
+def store_bytes(directory: Path) -> bytes:
+    """The raw bytes of every file of a store directory (database, WAL, shm), concatenated."""
+    return b"".join(f.read_bytes() for f in sorted(directory.iterdir()) if f.is_file())
+
+
+class FaultyEmbeddings(Embeddings):
+    """An embedding model that misbehaves in one chosen way.
+
+    `mode`: "nan", "inf", "zero", "wrong_dim", "ragged", "short", "raise" (on the call
+    after `good_calls` good ones: mid-batch for large adds), "not_numbers".
+    """
+
+    def __init__(self, mode: str, good_calls: int = 0, size: int = DIM) -> None:
+        self.mode = mode
+        self.good_calls = good_calls
+        self.size = size
+        self.inner = fake(size)
+        self.calls = 0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.calls += 1
+        rows = self.inner.embed_documents(texts)
+        if self.calls <= self.good_calls:
+            return rows
+        bad: Any = {
+            "nan": lambda: [[float("nan"), *r[1:]] for r in rows],
+            "inf": lambda: [[*r[:-1], float("inf")] for r in rows],
+            "zero": lambda: [[0.0] * self.size for _ in rows],
+            "wrong_dim": lambda: [[*r, 0.5] for r in rows],
+            "ragged": lambda: [r[: 1 + i % 2 * (self.size - 1)] for i, r in enumerate(rows)],
+            "short": lambda: rows[:-1],
+            "not_numbers": lambda: [["x"] * self.size for _ in rows],
+        }
+        if self.mode == "raise":
+            raise RuntimeError("embedding service unavailable")
+        result: list[list[float]] = bad[self.mode]()
+        return result
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
