@@ -47,8 +47,13 @@ def test_gemma_gets_exactly_one_bos(gemma: LlamaCpp) -> None:
     assert tokens[1] != client.token_bos()
 
 
-def test_chat_model_with_smollm2() -> None:
-    chat = local_chat_model("smollm2-135m", n_ctx=256, n_threads=2, max_tokens=8)
+@pytest.mark.parametrize(
+    ("model", "chat_format"), [("smollm2-135m", None), ("gemma-3-270m", "gemma")]
+)
+def test_chat_model(model: str, chat_format: str | None) -> None:
+    chat = local_chat_model(model, n_ctx=256, n_threads=2, max_tokens=8)
+    if chat_format:  # a GGUF without a chat template must not fall back to Llama-2's format
+        assert chat.client.chat_format == chat_format
     reply = chat.invoke("Say hello.")
     assert isinstance(reply, AIMessage)
     assert isinstance(reply.content, str)

@@ -46,6 +46,8 @@ __all__ = [
 DEFAULT_MODEL = "gemma-3-270m"
 MODEL_NAMES = ("gemma-3-270m", "smollm2-135m")
 _SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# GGUFs without a chat template: llama-cpp-python would fall back to Llama-2's [INST] format.
+_CHAT_FORMATS = {"gemma-3-270m": "gemma"}
 _GGUF_MAGIC = b"GGUF"
 # Settings every helper passes to llama.cpp (see the module docstring for why).
 _LLAMA_DEFAULTS: dict[str, Any] = {
@@ -191,9 +193,15 @@ def local_chat_model(
     max_tokens: int = 64,
     **kwargs: Any,
 ) -> ChatLlamaCpp:
-    """A LangChain chat model on a local GGUF, using the chat template stored in the GGUF."""
+    """A LangChain chat model on a local GGUF, using the chat template stored in the GGUF
+    (Gemma's GGUF has none, so its turn format is named explicitly)."""
     from langchain_community.chat_models import ChatLlamaCpp
 
+    if isinstance(model, str) and model in _CHAT_FORMATS:
+        kwargs["model_kwargs"] = {
+            "chat_format": _CHAT_FORMATS[model],
+            **kwargs.get("model_kwargs", {}),
+        }
     params = _wrapper_params(model, n_ctx, n_threads, n_gpu_layers, temperature, max_tokens, kwargs)
     return ChatLlamaCpp(**params)
 
