@@ -319,6 +319,8 @@ def open_selector(path: str | Path, embeddings: Embeddings, **kwargs: Any) -> ER
     from langchain_erase.example_selectors import ERASEExampleSelector
     from langchain_erase.persistence import selector_params
 
+    path = Path(path)
+    created = not path.exists()
     store = SelectorStore.open(path)
     try:
         stored = store.params()
@@ -342,5 +344,8 @@ def open_selector(path: str | Path, embeddings: Embeddings, **kwargs: Any) -> ER
         selector._restore_from(store)
     except BaseException:
         store.close()
+        if created:  # a refused new store leaves no file behind
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
         raise
     return selector

@@ -1,0 +1,304 @@
+"""Bad input at every entry point: a typed error from langchain_erase.errors, and the
+selector's state and its store exactly as before (digest, examples, stored rows, log)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from store_helpers import DIM, FaultyEmbeddings, examples, fake, frozen
+
+from langchain_erase.errors import (
+    DuplicateExampleError,
+    EmbeddingError,
+    ERASEError,
+    InputTooLongError,
+    InvalidExampleError,
+    InvalidParameterError,
+    UnknownExampleError,
+)
+from langchain_erase.example_selectors import ERASEExampleSelector
+
+Sel = ERASEExampleSelector
+_RUNS = itertools.count()  # fresh example texts for every hypothesis run
+PROPERTY = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@pytest.fixture(params=["memory", "store"])
+def selector(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """A selector with 20 examples, in memory or backed by a store (closed afterwards)."""
+    params: dict[str, Any] = {"k": 3, "seed": 2, "input_keys": ["input"]}
+    if request.param == "memory":
+        sel = Sel(fake(), **params)
+    else:
+        sel = Sel.open(tmp_path / "s.db", fake(), **params)
+    sel.add_examples(examples(20))
+    yield sel
+    sel.close()
+
+
+def _with_embeddings(sel: Sel, embeddings: Any) -> Sel:
+    sel.embeddings = embeddings
+    return sel
+
+
+def _faulty_add(mode: str) -> Callable[[Sel], object]:
+    return lambda s: _with_embeddings(s, FaultyEmbeddings(mode)).add_examples(examples(3, "new"))
+
+
+#: name -> (call on a selector, expected error); untyped callers are the point
+
+BAD_CALLS: dict[str, tuple[Callable[[Any], object], type[ERASEError]]] = {
+    "examples_none": (lambda s: s.add_examples(None), InvalidExampleError),
+    "examples_str": (lambda s: s.add_examples("input"), InvalidExampleError),
+    "examples_dict": (lambda s: s.add_examples({"input": "x"}), InvalidExampleError),
+    "empty_dict": (lambda s: s.add_examples([{}]), InvalidExampleError),
+    "not_a_dict": (lambda s: s.add_examples([["input", "x"]]), InvalidExampleError),
+    "missing_input_key": (lambda s: s.add_examples([{"output": "y"}]), InvalidExampleError),
+    "int_value": (lambda s: s.add_examples([{"input": 3}]), InvalidExampleError),
+    "none_value": (lambda s: s.add_examples([{"input": None}]), InvalidExampleError),
+    "bytes_value": (lambda s: s.add_examples([{"input": b"x"}]), InvalidExampleError),
+    "int_key": (lambda s: s.add_examples([{"input": "x", 1: "y"}]), InvalidExampleError),
+    "one_bad_in_batch": (
+        lambda s: s.add_examples([*examples(5, "ok"), {"input": 1}]),
+        InvalidExampleError,
+    ),
+    "duplicate_in_batch": (
+        lambda s: s.add_examples(examples(2, "d") + examples(1, "d")),
+        DuplicateExampleError,
+    ),
+    "duplicate_ids_in_batch": (
+        lambda s: s.add_examples(examples(2, "n"), ids=["same", "same"]),
+        DuplicateExampleError,
+    ),
+    "already_present": (lambda s: s.add_examples(examples(1)), DuplicateExampleError),
+    "present_id": (
+        lambda s: s.add_examples(examples(1, "n"), ids=[s.ids[0]]),
+        DuplicateExampleError,
+    ),
+    "ids_wrong_count": (lambda s: s.add_examples(examples(2, "n"), ids=["a"]), InvalidExampleError),
+    "ids_str": (lambda s: s.add_examples(examples(1, "n"), ids="a"), InvalidExampleError),
+    "empty_id": (lambda s: s.add_examples(examples(1, "n"), ids=[""]), InvalidExampleError),
+    "int_id": (lambda s: s.add_examples(examples(1, "n"), ids=[7]), InvalidExampleError),
+    "unknown_id": (lambda s: s.delete_example("nope"), UnknownExampleError),
+    "non_str_id": (lambda s: s.delete_example(3), UnknownExampleError),
+    "unhashable_id": (lambda s: s.delete_example(["x"]), UnknownExampleError),
+    "batch_unknown_last": (lambda s: s.delete_examples([*s.ids[:3], "nope"]), UnknownExampleError),
+    "batch_duplicate": (lambda s: s.delete_examples([s.ids[0], s.ids[0]]), DuplicateExampleError),
+    "batch_unhashable": (lambda s: s.delete_examples([s.ids[0], ["x"]]), UnknownExampleError),
+    "batch_str": (lambda s: s.delete_examples(s.ids[0]), UnknownExampleError),
+    "batch_none": (lambda s: s.delete_examples(None), UnknownExampleError),
+    "get_unknown": (lambda s: s.get_example("nope"), UnknownExampleError),
+    "select_not_dict": (lambda s: s.select_examples("x"), InvalidExampleError),
+    "select_missing_key": (lambda s: s.select_examples({"other": "x"}), InvalidExampleError),
+    "select_int_value": (lambda s: s.select_examples({"input": 1}), InvalidExampleError),
+    **{
+        f"embeddings_{mode}": (_faulty_add(mode), EmbeddingError)
+        for mode in ("nan", "inf", "zero", "wrong_dim", "ragged", "short", "raise", "not_numbers")
+    },
+    "embeddings_raise_mid_batch": (  # 600 texts are embedded in 3 calls; the 2nd raises
+        lambda s: _with_embeddings(s, FaultyEmbeddings("raise", good_calls=1)).add_examples(
+            examples(600, "many")
+        ),
+        EmbeddingError,
+    ),
+    "embeddings_nan_mid_batch": (
+        lambda s: _with_embeddings(s, FaultyEmbeddings("nan", good_calls=1)).add_examples(
+            examples(600, "many")
+        ),
+        EmbeddingError,
+    ),
+    "other_dimension": (  # e.g. reopened with another model
+        lambda s: _with_embeddings(s, fake(DIM * 2)).add_examples(examples(2, "new")),
+        EmbeddingError,
+    ),
+    "vectors_nan": (
+        lambda s: s.add_examples(examples(2, "v"), vectors=[[np.nan] * DIM, [1.0] * DIM]),
+        EmbeddingError,
+    ),
+    "vectors_wrong_count": (
+        lambda s: s.add_examples(examples(2, "v"), vectors=[[1.0] * DIM]),
+        EmbeddingError,
+    ),
+    "vectors_wrong_dim": (
+        lambda s: s.add_examples(examples(1, "v"), vectors=[[1.0] * (DIM + 1)]),
+        EmbeddingError,
+    ),
+    "input_too_long_keeps_its_type": (
+        lambda s: _with_embeddings(s, _TooLong()).add_examples(examples(1, "long")),
+        InputTooLongError,
+    ),
+}
+
+
+class _TooLong(FaultyEmbeddings):
+    """A model that refuses over-long inputs with the package's own typed error."""
+
+    def __init__(self) -> None:
+        super().__init__("raise")
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        raise InputTooLongError("text has more tokens than the model's context")
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CALLS))
+def test_bad_call_raises_typed_error_and_changes_nothing(selector: Sel, name: str) -> None:
+    call, expected = BAD_CALLS[name]
+    before = frozen(selector)
+    with pytest.raises(expected):
+        call(selector)
+    assert frozen(selector) == before
+    selector.embeddings = fake()
+    assert selector.verify()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"k": 0},
+        {"k": -3},
+        {"k": 2.5},
+        {"k": True},
+        {"k": "4"},
+        {"epsilon": 0.0},
+        {"epsilon": -0.25},
+        {"epsilon": float("nan")},
+        {"epsilon": float("inf")},
+        {"epsilon": "0.25"},
+        {"gamma": -0.1},
+        {"gamma": 1.5},
+        {"gamma": "0.2"},
+        {"gamma": float("nan")},
+        {"p": 0},
+        {"p": 1000},
+        {"max_iter": 0},
+        {"seed": 2**70},
+        {"seed": "0"},
+        {"seed": 1.5},
+        {"selection": "best"},
+        {"input_keys": "input"},
+        {"input_keys": [1]},
+        {"example_keys": "output"},
+    ],
+)
+def test_bad_parameters_are_refused_everywhere(tmp_path: Path, params: dict[str, Any]) -> None:
+    with pytest.raises(InvalidParameterError):
+        Sel(fake(), **params)
+    with pytest.raises(InvalidParameterError):
+        Sel.from_examples(examples(3), fake(), **params)
+    path = tmp_path / "new.db"
+    with pytest.raises(InvalidParameterError):
+        Sel.open(path, fake(), **params)
+    assert list(tmp_path.iterdir()) == []  # a refused open leaves no file behind
+
+
+def test_valid_corner_inputs_are_accepted(tmp_path: Path) -> None:
+    """Not errors: k > n (fewer buckets), an empty batch, extra keys, a huge text."""
+    sel = Sel.open(tmp_path / "s.db", fake(), k=50, input_keys=["input"], example_keys=["input"])
+    assert sel.add_examples([]) == []
+    huge = {"input": "w" * 2_000_000, "output": "y", "extra": "ignored for embedding"}
+    [huge_id] = sel.add_examples([huge, *examples(4)])[:1]
+    assert len(sel.select_examples({"input": "q", "unused": "prompt variable"})) == 5
+    assert sel.select_examples({"input": "q"})[0].keys() == {"input"}
+    sel.close()
+    back = Sel.open(tmp_path / "s.db", fake())
+    assert back.get_example(huge_id) == huge and back.verify()
+    back.delete_example(huge_id)
+    back.close()
+
+
+@st.composite
+def junk(draw: st.DrawFn) -> Any:
+    """Anything an untyped caller might pass as one example."""
+    scalar = st.one_of(
+        st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20), st.binary()
+    )
+    value = st.recursive(scalar, lambda inner: st.lists(inner, max_size=3), max_leaves=5)
+    key = st.one_of(st.text(max_size=8), st.integers(), st.sampled_from(["input", "output"]))
+    return draw(st.one_of(value, st.dictionaries(key, value, max_size=4)))
+
+
+@PROPERTY
+@given(batch=st.lists(junk(), max_size=4))
+def test_any_junk_batch_is_added_whole_or_refused_whole(selector: Sel, batch: list[Any]) -> None:
+    before = frozen(selector)
+    try:
+        added = selector.add_examples(batch)
+    except ERASEError:
+        assert frozen(selector) == before
+        return
+    assert len(added) == len(batch) and all(i in selector for i in added)
+    assert selector.verify()
+
+
+@PROPERTY
+@given(
+    mode=st.sampled_from(["nan", "inf", "zero", "wrong_dim", "ragged", "short", "raise"]),
+    good_calls=st.integers(0, 2),
+    n=st.integers(1, 600),
+)
+def test_any_faulty_model_leaves_nothing_half_added(
+    selector: Sel, mode: str, good_calls: int, n: int
+) -> None:
+    before = frozen(selector)
+    selector.embeddings = FaultyEmbeddings(mode, good_calls)
+    try:
+        selector.add_examples(examples(n, f"run{next(_RUNS)}"))
+    except EmbeddingError:
+        assert frozen(selector) == before
+    else:  # every call that faulted came after the batch was embedded
+        assert good_calls * 256 >= n
+    selector.embeddings = fake()
+    assert selector.verify()
+
+
+@PROPERTY
+@given(ids=st.lists(st.one_of(st.text(max_size=6), st.integers(), st.none()), max_size=4))
+def test_any_unknown_ids_delete_nothing(selector: Sel, ids: list[Any]) -> None:
+    before = frozen(selector)
+    with pytest.raises((UnknownExampleError, DuplicateExampleError)):
+        selector.delete_examples([*ids, "not-an-id"])
+    assert frozen(selector) == before
+
+
+@PROPERTY
+@given(
+    params=st.fixed_dictionaries(
+        {},
+        optional={
+            "k": st.one_of(st.integers(-3, 5), st.floats(), st.text(max_size=2)),
+            "epsilon": st.one_of(st.floats(), st.integers(-2, 2), st.none()),
+            "gamma": st.one_of(st.floats(), st.text(max_size=2)),
+            "p": st.one_of(st.integers(-2, 100), st.booleans()),
+            "max_iter": st.one_of(st.integers(-2, 2000), st.floats()),
+            "seed": st.one_of(st.integers(), st.floats()),
+        },
+    )
+)
+def test_any_parameters_build_a_selector_or_raise_invalid_parameter(params: dict[str, Any]) -> None:
+    try:
+        sel = Sel(fake(), **params)
+    except InvalidParameterError:
+        return
+    if sel.p > DIM:  # regression: p above the embedding dimension crashed the fit
+        with pytest.raises(EmbeddingError, match="dimension"):
+            sel.add_examples(examples(6))
+        assert len(sel) == 0 and sel.dimension is None
+        return
+    sel.add_examples(examples(6))
+    assert sel.verify()
+
+
+def test_p_above_the_embedding_dimension_is_refused_not_crashed() -> None:
+    sel = Sel(fake(), p=DIM + 1)
+    with pytest.raises(EmbeddingError, match="dimension"):
+        sel.add_examples(examples(4))
+    assert len(sel) == 0 and sel.verify()
