@@ -36,6 +36,7 @@ from langchain_erase.core.qkmeans import MAX_P, squared_distances
 from langchain_erase.errors import (
     DuplicateExampleError,
     EmbeddingError,
+    ERASEError,
     InvalidExampleError,
     InvalidParameterError,
     StateFileError,
@@ -142,7 +143,7 @@ class ERASEExampleSelector(BaseExampleSelector):
             self._params = QKMeansParams(
                 k=k, epsilon=epsilon, seed=seed, gamma=gamma, max_iter=max_iter
             )
-        except ValueError as err:
+        except (ValueError, TypeError) as err:  # TypeError: a string where a number belongs
             raise InvalidParameterError(str(err)) from None
         self.embeddings = embeddings
         self.input_keys = list(input_keys) if input_keys else None
@@ -379,6 +380,8 @@ class ERASEExampleSelector(BaseExampleSelector):
                         chunk = texts[start : start + _EMBED_BATCH]
                         raw.extend(self.embeddings.embed_documents(chunk))
                         bar.update(len(chunk))
+        except ERASEError:  # the model's own typed refusal (InputTooLongError) stays as is
+            raise
         except Exception as err:
             raise EmbeddingError(f"the embedding model failed: {err}") from err
         return self._validated(raw, len(texts))
@@ -392,8 +395,8 @@ class ERASEExampleSelector(BaseExampleSelector):
                 raise ValueError(
                     f"expected {count} embeddings, got an array of shape {matrix.shape}"
                 )
-            if not 1 <= matrix.shape[1] <= MAX_DIMENSION:
-                raise ValueError(f"embedding dimension must be in [1, {MAX_DIMENSION}]")
+            if not self._p <= matrix.shape[1] <= MAX_DIMENSION:
+                raise ValueError(f"embedding dimension must be in [p={self._p}, {MAX_DIMENSION}]")
             if self.dimension is not None and matrix.shape[1] != self.dimension:
                 raise ValueError(
                     f"embedding dimension {matrix.shape[1]} differs from the selector's "
@@ -449,15 +452,15 @@ class ERASEExampleSelector(BaseExampleSelector):
 
     def delete_examples(self, ids: Sequence[str]) -> list[DeletionReceipt]:
         """Delete several examples; all ids are checked first, so an unknown id deletes none."""
-        if isinstance(ids, str):
-            raise UnknownExampleError("delete_examples takes a list of ids, not a string")
+        if isinstance(ids, str) or not isinstance(ids, Iterable):
+            raise UnknownExampleError("delete_examples takes a list of ids")
         with self._lock:
             ids = list(ids)
+            for example_id in ids:
+                if not isinstance(example_id, str) or example_id not in self._examples:
+                    raise UnknownExampleError(f"no example with id {example_id!r}")
             if len(set(ids)) != len(ids):
                 raise DuplicateExampleError("the same id is listed twice")
-            for example_id in ids:
-                if example_id not in self._examples:
-                    raise UnknownExampleError(f"no example with id {example_id!r}")
             with self._durable():  # one transaction for the batch
                 return [self.delete_example(example_id) for example_id in ids]
 
