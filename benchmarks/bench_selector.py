@@ -158,11 +158,21 @@ def bench_langchain_faiss(
     args: argparse.Namespace,
 ) -> dict[str, Any]:
     """LangChain's kNN selector on FAISS: deletion is `vectorstore.delete([id])`."""
+    from langchain_community.docstore.in_memory import InMemoryDocstore
     from langchain_community.vectorstores import FAISS
+    from langchain_core.documents import Document
     from langchain_core.example_selectors import SemanticSimilarityExampleSelector
 
-    pairs = [(e["input"], v) for e, v in zip(examples, vectors.tolist(), strict=True)]
-    build_s, store = timed(lambda: FAISS.from_embeddings(pairs, emb, metadatas=examples, ids=ids))
+    def build() -> FAISS:
+        # The vectorstore LangChain's FAISS.from_embeddings would build, without first
+        # turning n x D floats into Python lists (which does not fit in memory at 1M).
+        index = faiss.IndexFlatL2(vectors.shape[1])
+        index.add(vectors)
+        pairs = zip(ids, examples, strict=True)
+        docs = {i: Document(page_content=e["input"], metadata=e) for i, e in pairs}
+        return FAISS(emb, index, InMemoryDocstore(docs), dict(enumerate(ids)))
+
+    build_s, store = timed(build)
     selector = SemanticSimilarityExampleSelector(vectorstore=store, k=args.k, input_keys=["input"])
     times = []
     for v in victims[: args.faiss_deletions].tolist():

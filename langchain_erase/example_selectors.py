@@ -471,10 +471,10 @@ class ERASEExampleSelector(BaseExampleSelector):
     def _member_tag(
         self, example_id: str, example: dict[str, str], vector: npt.NDArray[np.float32]
     ) -> npt.NDArray[np.uint64]:
-        h = hashlib.blake2b(digest_size=32)
-        for part in (example_id.encode(), canonical_json(example).encode(), vector.tobytes()):
-            h.update(len(part).to_bytes(8, "little") + part)
-        return np.frombuffer(h.digest(), dtype="<u8").astype(np.uint64)
+        """256-bit hash of (id, content, stored vector): what the membership digest sums."""
+        parts = (example_id.encode(), canonical_json(example).encode(), vector.tobytes())
+        data = b"".join(len(part).to_bytes(8, "little") + part for part in parts)
+        return np.frombuffer(hashlib.blake2b(data, digest_size=32).digest(), dtype=np.uint64)
 
     def _labelled_tag(self, example_id: str, label: int) -> npt.NDArray[np.uint64]:
         """The member's contribution to the membership digest (a sum mod 2**64 per lane)."""

@@ -17,13 +17,19 @@ from sortedcontainers import SortedList
 
 from langchain_erase.core.hashing import mix64
 
-__all__ = ["SIMILARITY_SLACK", "BucketIndex", "SelectionMode"]
+__all__ = ["BucketIndex", "SelectionMode", "similarity_slack"]
 
 SelectionMode = Literal["random", "centroid", "similar"]
 
-#: float32 dot products of unit vectors are within ~1e-6 of the exact value; every member
-#: whose float32 score is within this slack of the best is rescored exactly in float64.
-SIMILARITY_SLACK = 1e-3
+#: Unit-roundoff of float32. A float32 dot product of two unit vectors of dimension D is
+#: within D * 2**-24 of the exact value in any summation order (Higham's bound, with
+#: sum |a_i b_i| <= 1), so every member whose float32 score is within twice that of the
+#: best is rescored exactly: the exact winner is always among them.
+FLOAT32_UNIT_ROUNDOFF = 2.0**-24
+
+
+def similarity_slack(dimension: int) -> float:
+    return 2.0 * (dimension + 1) * FLOAT32_UNIT_ROUNDOFF
 
 
 def exact_dot(a: npt.NDArray[np.float32], b: npt.NDArray[np.float64]) -> float:
@@ -64,7 +70,7 @@ class _VectorBlock:
         """Member with the highest exact cosine to the query; ties by smallest id."""
         size = len(self.ids)
         scores = self.matrix[:size] @ query32
-        near = np.flatnonzero(scores >= scores.max() - SIMILARITY_SLACK)
+        near = np.flatnonzero(scores >= scores.max() - similarity_slack(self.matrix.shape[1]))
         exact = [(-exact_dot(self.matrix[r], query64), self.ids[r]) for r in near.tolist()]
         return min(exact)[1]
 

@@ -18,21 +18,21 @@ _MASK64 = (1 << 64) - 1
 
 def keyed_hash64(seed: int, *parts: str) -> int:
     """A 64-bit BLAKE2b hash of `parts` keyed by `seed` (parts are length-prefixed)."""
-    h = hashlib.blake2b(digest_size=8, key=seed.to_bytes(16, "little", signed=True))
-    for part in parts:
-        data = part.encode("utf-8")
-        h.update(len(data).to_bytes(8, "little"))
-        h.update(data)
-    return int.from_bytes(h.digest(), "little")
+    data = b"".join(len(b).to_bytes(8, "little") + b for b in (p.encode("utf-8") for p in parts))
+    digest = hashlib.blake2b(data, digest_size=8, key=seed.to_bytes(16, "little", signed=True))
+    return int.from_bytes(digest.digest(), "little")
 
 
 def id_hash64(seed: int, example_ids: list[str]) -> npt.NDArray[np.uint64]:
     """Per-example 64-bit hashes, computed once when an example enters the selector."""
-    return np.fromiter(
-        (keyed_hash64(seed, "example", i) for i in example_ids),
-        dtype=np.uint64,
-        count=len(example_ids),
-    )
+    key = seed.to_bytes(16, "little", signed=True)
+    prefix = len(b"example").to_bytes(8, "little") + b"example"
+    out = np.empty(len(example_ids), dtype=np.uint64)
+    for i, example_id in enumerate(example_ids):
+        data = example_id.encode("utf-8")
+        h = hashlib.blake2b(prefix + len(data).to_bytes(8, "little") + data, digest_size=8, key=key)
+        out[i] = int.from_bytes(h.digest(), "little")
+    return out
 
 
 def mix64(

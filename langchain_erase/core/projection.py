@@ -27,23 +27,28 @@ _MATRIX_BITS = 15
 #: Largest embedding dimension: coordinates stay below sqrt(D) * 2**20 <= 2**26.5, so with
 #: p <= 64 every squared distance and dot product of the clustering fits in int64.
 MAX_DIMENSION = 8192
+#: Rows per chunk in the per-row pipelines (bounds temporary memory, keeps caches warm).
+_CHUNK_ROWS = 8192
 
 
 def normalize_rows(vectors: npt.ArrayLike) -> npt.NDArray[np.float32]:
     """L2-normalize float32-rounded rows (the canonical stored form of an embedding).
 
     Raises ValueError for non-finite or all-zero rows; callers turn it into a typed error.
+    Works in row chunks: every operation is per row, so chunking changes no bit.
     """
     x = np.asarray(vectors, dtype=np.float32)
     if x.ndim != 2:
         raise ValueError(f"expected a 2-D array of embeddings, got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError("embedding contains NaN or infinity")
-    x64 = x.astype(np.float64)
-    norms = np.sqrt(np.sum(x64 * x64, axis=1))
-    if (norms == 0).any():
-        raise ValueError("embedding is the zero vector")
-    out: npt.NDArray[np.float32] = (x64 / norms[:, None]).astype(np.float32)
+    out = np.empty(x.shape, dtype=np.float32)
+    for start in range(0, x.shape[0], _CHUNK_ROWS):
+        x64 = x[start : start + _CHUNK_ROWS].astype(np.float64)
+        if not np.isfinite(x64).all():
+            raise ValueError("embedding contains NaN or infinity")
+        norms = np.sqrt(np.sum(x64 * x64, axis=1))
+        if (norms == 0).any():
+            raise ValueError("embedding is the zero vector")
+        out[start : start + _CHUNK_ROWS] = x64 / norms[:, None]
     return out
 
 
@@ -82,14 +87,14 @@ class FixedPointProjection:
             raise ValueError(
                 f"expected embeddings of dimension {self.dimension}, got shape {unit_vectors.shape}"
             )
-        if unit_vectors.shape[0] == 0:
-            return np.zeros((0, self.p), dtype=np.int64)
-        x = unit_vectors.astype(np.float64)
-        max_abs = np.max(np.abs(x), axis=1)
-        xq = np.rint(x / max_abs[:, None] * float(1 << _INPUT_BITS))
-        norm = np.sqrt(np.sum(xq * xq, axis=1))
-        exact = xq @ self.matrix  # integer-valued, exact
-        # exact / norm = coordinate * 2**_MATRIX_BITS; rescaling by a power of two is exact.
-        coords = np.rint(exact / norm[:, None] * float(1 << (COORD_BITS - _MATRIX_BITS)))
-        out: npt.NDArray[np.int64] = coords.astype(np.int64)
+        out = np.empty((unit_vectors.shape[0], self.p), dtype=np.int64)
+        for start in range(0, unit_vectors.shape[0], _CHUNK_ROWS):
+            x = unit_vectors[start : start + _CHUNK_ROWS].astype(np.float64)
+            max_abs = np.max(np.abs(x), axis=1)
+            xq = np.rint(x / max_abs[:, None] * float(1 << _INPUT_BITS))
+            norm = np.sqrt(np.sum(xq * xq, axis=1))
+            exact = xq @ self.matrix  # integer-valued, exact
+            # exact / norm = coordinate * 2**_MATRIX_BITS; rescaling by a power of two is exact
+            scale = float(1 << (COORD_BITS - _MATRIX_BITS))
+            out[start : start + _CHUNK_ROWS] = np.rint(exact / norm[:, None] * scale)
         return out

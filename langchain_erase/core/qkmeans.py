@@ -35,6 +35,10 @@ __all__ = ["ChangeOutcome", "QKMeansParams", "QuantizedKMeans", "RefitReason"]
 IntArray = npt.NDArray[np.int64]
 #: Largest number of projected dimensions (keeps every integer product below 2**63).
 MAX_P = 64
+_SPLIT = 14
+#: Bound on |coordinate| (in units): projected unit vectors of D <= 8192 stay below it.
+MAX_COORD = 1 << 27
+_ASSIGN_CHUNK = 65536
 
 
 class RefitReason(str, Enum):
@@ -70,8 +74,11 @@ class QKMeansParams:
             raise ValueError(f"k must be a positive integer, got {self.k!r}")
         if not (isinstance(self.epsilon, (int, float)) and np.isfinite(self.epsilon)):
             raise ValueError(f"epsilon must be a finite number, got {self.epsilon!r}")
-        if self.epsilon * (1 << COORD_BITS) < 1 or self.epsilon > 1e6:
-            raise ValueError(f"epsilon must be in [2**-{COORD_BITS}, 1e6], got {self.epsilon!r}")
+        if not 1 <= self.epsilon * (1 << COORD_BITS) <= MAX_COORD / 8:
+            raise ValueError(
+                f"epsilon must be in [2**-{COORD_BITS}, {MAX_COORD / 8 / (1 << COORD_BITS)}], "
+                f"got {self.epsilon!r}"
+            )
         if not isinstance(self.seed, int) or not -(2**63) <= self.seed < 2**63:
             raise ValueError(f"seed must be a 64-bit integer, got {self.seed!r}")
         if not (0.0 <= self.gamma <= 1.0):
@@ -92,15 +99,41 @@ class QKMeansParams:
         return Fraction(self.gamma).limit_denominator(1000)
 
 
+def exact_products(points: IntArray, centers: IntArray) -> IntArray:
+    """points @ centers.T, exact, through float64 BLAS.
+
+    Centers are split as hi * 2**_SPLIT + lo; each partial product sum stays below 2**53
+    (|points| < 2**27, |hi|, |lo| <= 2**14, p <= 64), so BLAS computes both exactly in any
+    order, and int64 recombines them.
+    """
+    hi = np.floor_divide(centers, 1 << _SPLIT)
+    lo = centers - hi * (1 << _SPLIT)
+    x = points.astype(np.float64)
+    out: IntArray = (x @ np.ascontiguousarray(hi.T, dtype=np.float64)).astype(np.int64)
+    out <<= _SPLIT
+    out += (x @ np.ascontiguousarray(lo.T, dtype=np.float64)).astype(np.int64)
+    return out
+
+
 def assign(points: IntArray, centers: IntArray) -> npt.NDArray[np.intp]:
     """Index of the nearest center for each point; ties go to the lower center index.
 
     Exact int64 arithmetic: ||c||^2 - 2 x.c orders centers like ||x - c||^2.
     """
     sq = np.einsum("ij,ij->i", centers, centers)
-    scores = sq[None, :] - 2 * (points @ centers.T)
-    nearest: npt.NDArray[np.intp] = np.argmin(scores, axis=1)
+    nearest: npt.NDArray[np.intp] = np.empty(points.shape[0], dtype=np.intp)
+    for start in range(0, points.shape[0], _ASSIGN_CHUNK):
+        block = points[start : start + _ASSIGN_CHUNK]
+        scores = sq[None, :] - 2 * exact_products(block, centers)
+        nearest[start : start + _ASSIGN_CHUNK] = np.argmin(scores, axis=1)
     return nearest
+
+
+def _check_range(coords: npt.ArrayLike) -> None:
+    """Every integer bound in this module assumes |coordinate| < MAX_COORD."""
+    array = np.asarray(coords, dtype=np.int64)
+    if array.size and int(np.abs(array).max()) >= MAX_COORD:
+        raise ValueError(f"coordinates must be below {MAX_COORD} in absolute value")
 
 
 def squared_distances(points: IntArray, center: IntArray) -> IntArray:
@@ -277,6 +310,7 @@ class QuantizedKMeans:
         n = len(ids)
         if len(set(ids)) != n:
             raise ValueError("duplicate ids")
+        _check_range(coords)
         self._coords = np.array(coords, dtype=np.int64).reshape(n, self.p)
         self._hashes = np.array(hashes, dtype=np.uint64).reshape(n)
         self._ids = list(ids)
@@ -292,8 +326,7 @@ class QuantizedKMeans:
 
     def refit(self) -> None:
         """Fit again on the current points (compacting the rows)."""
-        rows = sorted(self._row.values())
-        self.fit([self._ids[r] for r in rows], self._coords[rows], self._hashes[rows])  # type: ignore[misc]
+        self.insert_many([], np.zeros((0, self.p), dtype=np.int64), np.zeros(0, dtype=np.uint64))
 
     def _lloyd(self, x: IntArray, seeds: IntArray) -> None:
         n, k_eff = x.shape[0], seeds.shape[0]
@@ -444,6 +477,7 @@ class QuantizedKMeans:
         if example_id in self._row:
             raise ValueError(f"duplicate id {example_id!r}")
         xv = np.asarray(coords, dtype=np.int64).reshape(self.p)
+        _check_range(xv)
         seed_round = self._would_win_seeding(example_id, xv, id_hash)
         outcome: ChangeOutcome | None = None
         if seed_round is not None:
@@ -469,9 +503,12 @@ class QuantizedKMeans:
         """Add many points with one refit (cheaper than checking each one)."""
         if any(i in self._row for i in ids) or len(set(ids)) != len(ids):
             raise ValueError("duplicate ids")
-        for example_id, xv, xh in zip(ids, coords, hashes.tolist(), strict=True):
-            self._add_row(example_id, np.asarray(xv, dtype=np.int64), xh)
-        self.refit()
+        rows = list(self._row.values())
+        self.fit(
+            [*self._row, *ids],
+            np.concatenate([self._coords[rows], np.asarray(coords, dtype=np.int64)]),
+            np.concatenate([self._hashes[rows], np.asarray(hashes, dtype=np.uint64)]),
+        )
 
     def _add_row(self, example_id: str, xv: IntArray, id_hash: int) -> int:
         if self._free:
