@@ -5,16 +5,22 @@ with quantized k-means, so deleting an example is almost always just dropping it
 bucket, and the result is bit-for-bit the selector fitted without it.
 """
 
+from langchain_erase.embeddings import LlamaCppEmbeddings
 from langchain_erase.errors import (
     DuplicateExampleError,
     EmbeddingError,
     ERASEError,
+    InputTooLongError,
     InvalidExampleError,
     InvalidParameterError,
+    ModelConversionError,
+    ModelNotFoundError,
     StateFileError,
+    StoreLockedError,
     UnknownExampleError,
 )
 from langchain_erase.example_selectors import ERASEExampleSelector, default_example_id
+from langchain_erase.llms import local_chat_model, local_llm
 from langchain_erase.receipts import DeletionReceipt
 
 __version__ = "0.1.0"
@@ -25,10 +31,17 @@ __all__ = [
     "ERASEError",
     "ERASEExampleSelector",
     "EmbeddingError",
+    "InputTooLongError",
     "InvalidExampleError",
     "InvalidParameterError",
+    "LlamaCppEmbeddings",
+    "ModelConversionError",
+    "ModelNotFoundError",
     "StateFileError",
+    "StoreLockedError",
     "UnknownExampleError",
     "__version__",
     "default_example_id",
+    "local_chat_model",
+    "local_llm",
 ]

@@ -13,12 +13,19 @@ EXPECTED = {
     "ERASEError",
     "ERASEExampleSelector",
     "EmbeddingError",
+    "InputTooLongError",
     "InvalidExampleError",
     "InvalidParameterError",
+    "LlamaCppEmbeddings",
+    "ModelConversionError",
+    "ModelNotFoundError",
     "StateFileError",
+    "StoreLockedError",
     "UnknownExampleError",
     "__version__",
     "default_example_id",
+    "local_chat_model",
+    "local_llm",
 }
 
 

@@ -1,0 +1,158 @@
+"""`langchain-erase` command line: the `demo` main job, `eval` and `bench`.
+
+`demo` runs the whole product offline on the default local models: it embeds a real task's
+demonstrations, answers queries through `FewShotPromptTemplate | LlamaCpp`, deletes the
+demonstrations it used and shows that they no longer reach any prompt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from langchain_erase.evaluation.cli_commands import add_bench_parser, add_eval_parser
+from langchain_erase.evaluation.tasks import DEFAULT_DATA_DIR
+
+__all__ = ["build_parser", "load_demo_examples", "main"]
+
+_DEMO_QUERIES = (
+    "A tender, funny and beautifully acted story.",
+    "Two hours of my life I will never get back.",
+    "The soundtrack is lovely but the script is lazy.",
+)
+
+
+def load_demo_examples(data_dir: Path, limit: int) -> tuple[str, list[dict[str, str]]]:
+    """The sentiment demonstration pool from ../shared/datasets, else the bundled set."""
+    path = data_dir / "instruction_induction" / "sentiment" / "induce.json"
+    if path.is_file():
+        rows = json.loads(path.read_text(encoding="utf-8"))["examples"].values()
+        source = str(path)
+    else:
+        bundled = resources.files("langchain_erase").joinpath("data/demo_sentiment.json")
+        rows = json.loads(bundled.read_text(encoding="utf-8"))["examples"]
+        source = "bundled demo set (langchain_erase/data/demo_sentiment.json)"
+    examples = [{"input": r["input"], "output": r["output"]} for r in rows]
+    return source, examples[:limit]
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Build, query, delete, and prove the deleted examples are gone from every prompt."""
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import FewShotPromptTemplate, PromptTemplate
+
+    from langchain_erase import ERASEExampleSelector, default_example_id
+    from langchain_erase.embeddings import LlamaCppEmbeddings
+    from langchain_erase.llms import local_llm
+
+    started = time.perf_counter()
+    source, examples = load_demo_examples(args.data_dir, args.limit)
+    print(f"Task data: {source} ({len(examples)} demonstrations)")
+    embeddings = LlamaCppEmbeddings(n_threads=args.n_threads, n_gpu_layers=args.n_gpu_layers)
+    selector = ERASEExampleSelector.from_examples(
+        examples,
+        embeddings,
+        k=args.k,
+        seed=args.seed,
+        input_keys=["input"],
+        selection=args.selection,
+        show_progress=True,
+    )
+    sizes = [len(bucket) for bucket in selector.buckets()]
+    print(f"Fitted {len(selector)} examples into {len(sizes)} buckets of sizes {sizes}")
+    print(f"state digest {selector.state_digest()[:16]}…")
+
+    prompt = FewShotPromptTemplate(
+        example_selector=selector,
+        example_prompt=PromptTemplate.from_template("Review: {input}\nSentiment: {output}"),
+        prefix="Classify the sentiment of each review as positive or negative.",
+        suffix="Review: {input}\nSentiment:",
+        input_variables=["input"],
+    )
+    llm = local_llm(
+        args.model,
+        n_threads=args.n_threads,
+        n_gpu_layers=args.n_gpu_layers,
+        max_tokens=3,
+        stop=["\n"],
+    )
+    chain = prompt | llm | StrOutputParser()
+    used: dict[str, dict[str, str]] = {}
+    print(
+        f"\nAnswering {len(_DEMO_QUERIES)} queries with {args.model} ({args.k}-shot, "
+        f"{args.selection} selection):"
+    )
+    for query in _DEMO_QUERIES:
+        answer = chain.invoke({"input": query}).strip()
+        print(f"  {query!r} -> {answer!r}")
+        for example in selector.select_examples({"input": query}):
+            used[default_example_id(example)] = example
+
+    print(f"\nA user asks to be forgotten: deleting the {len(used)} demonstrations used above.")
+    for receipt in selector.delete_examples(sorted(used)):
+        path = (
+            f"refit ({receipt.reason}, iteration {receipt.iteration})"
+            if receipt.refit
+            else ("constant-time path")
+        )
+        print(
+            f"  {receipt.example_id[:12]}…  {path:32s} {receipt.seconds * 1e6:8.0f} µs  "
+            f"digest {receipt.digest_before[:8]}… -> {receipt.digest_after[:8]}…"
+        )
+
+    leaked = [
+        q
+        for q in _DEMO_QUERIES
+        for example in used.values()
+        if f"Review: {example['input']}\n" in prompt.format(input=q)
+    ]
+    print(
+        f"Deleted demonstrations found in the prompts of all {len(_DEMO_QUERIES)} queries: "
+        f"{len(leaked)}"
+    )
+    verified = selector.verify()
+    print(f"verify(): state equals a fresh fit without them: {verified}")
+    for query in _DEMO_QUERIES[:1]:
+        print(f"  after deletion: {query!r} -> {chain.invoke({'input': query}).strip()!r}")
+    print(f"\nDemo finished in {time.perf_counter() - started:.0f} s.")
+    return 0 if verified and not leaked else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="langchain-erase",
+        description="Few-shot example selection with exact, constant-time unlearning (ERASE).",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    demo = subparsers.add_parser(
+        "demo", help="run the main job offline on the default local models"
+    )
+    demo.add_argument(
+        "--model", default="gemma-3-270m", help="gemma-3-270m, smollm2-135m or a GGUF path"
+    )
+    demo.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    demo.add_argument("--limit", type=int, default=400, help="demonstrations to load")
+    demo.add_argument("--k", type=int, default=4)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--selection", choices=["random", "centroid", "similar"], default="random")
+    demo.add_argument("--n-threads", type=int, default=None)
+    demo.add_argument("--n-gpu-layers", type=int, default=0, help="GPU offload (0 = CPU)")
+    demo.set_defaults(func=run_demo)
+    add_eval_parser(subparsers)
+    add_bench_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

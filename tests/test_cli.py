@@ -1,0 +1,38 @@
+"""The command line: parser, subcommands, and the demo's data fallback (no model needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import DATASETS
+
+from langchain_erase.cli import build_parser, load_demo_examples, main
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert all(cmd in out for cmd in ("demo", "eval", "bench"))
+
+
+def test_demo_arguments_have_sensible_defaults() -> None:
+    args = build_parser().parse_args(["demo"])
+    assert (args.model, args.k, args.selection, args.n_gpu_layers) == (
+        "gemma-3-270m",
+        4,
+        "random",
+        0,
+    )
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo", "--selection", "nearest"])
+
+
+def test_demo_data_comes_from_shared_datasets_or_the_bundled_set(tmp_path: Path) -> None:
+    source, examples = load_demo_examples(DATASETS, limit=50)
+    assert "shared" in source and len(examples) == 50
+    source, examples = load_demo_examples(tmp_path, limit=1000)
+    assert "bundled" in source and len(examples) == 40
+    assert {e["output"] for e in examples} == {"positive", "negative"}
