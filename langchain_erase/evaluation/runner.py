@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -147,8 +148,10 @@ def build_selector(
             SemanticSimilarityExampleSelector,
         )
 
-        cls = SemanticSimilarityExampleSelector if name == "knn" else (
-            MaxMarginalRelevanceExampleSelector
+        cls = (
+            SemanticSimilarityExampleSelector
+            if name == "knn"
+            else (MaxMarginalRelevanceExampleSelector)
         )
         lc = cls.from_examples(list(pool), embeddings, FAISS, k=k, input_keys=["input"])
         return lambda query: lc.select_examples({"input": query.input})
@@ -210,8 +213,14 @@ def evaluate_split(
                 demos = selector(example)
                 score = score_example(split.task, lm, demos, example, max_tokens=max_tokens)
                 record = Record(
-                    name, k, example.id, score.correct, score.prediction,
-                    score.prompt_tokens, score.seconds, [d["id"] for d in demos],
+                    name,
+                    k,
+                    example.id,
+                    score.correct,
+                    score.prediction,
+                    score.prompt_tokens,
+                    score.seconds,
+                    [d["id"] for d in demos],
                 )
                 cache.add(record)
             if record is not None:
@@ -244,8 +253,15 @@ def summarize(
         for r in records[(split.task.name, split.seed)]:
             row = rows.setdefault(
                 (split.task.name, r.selector, r.k),
-                {"task": split.task.name, "selector": r.selector, "k": r.k,
-                 "correct": [], "per_seed": {}, "tokens": [], "seconds": []},
+                {
+                    "task": split.task.name,
+                    "selector": r.selector,
+                    "k": r.k,
+                    "correct": [],
+                    "per_seed": {},
+                    "tokens": [],
+                    "seconds": [],
+                },
             )
             row["correct"].append(r.correct)
             row["per_seed"].setdefault(split.seed, []).append(r.correct)
@@ -254,40 +270,55 @@ def summarize(
     out = []
     for row in rows.values():
         lo, hi = bootstrap_interval(row["correct"], resamples, rng)
-        out.append({
-            "task": row["task"],
-            "selector": row["selector"],
-            "k": row["k"],
-            "n": len(row["correct"]),
-            "accuracy": float(np.mean(row["correct"])),
-            "ci95": [lo, hi],
-            "per_seed_accuracy": {str(s): float(np.mean(v)) for s, v in row["per_seed"].items()},
-            "mean_prompt_tokens": float(np.mean(row["tokens"])),
-            "mean_seconds": float(np.mean(row["seconds"])),
-        })
+        out.append(
+            {
+                "task": row["task"],
+                "selector": row["selector"],
+                "k": row["k"],
+                "n": len(row["correct"]),
+                "accuracy": float(np.mean(row["correct"])),
+                "ci95": [lo, hi],
+                "per_seed_accuracy": {
+                    str(s): float(np.mean(v)) for s, v in row["per_seed"].items()
+                },
+                "mean_prompt_tokens": float(np.mean(row["tokens"])),
+                "mean_seconds": float(np.mean(row["seconds"])),
+            }
+        )
     return out
 
 
 def _markdown(results: dict[str, Any]) -> str:
     rows, ks = results["rows"], results["config"]["ks"]
-    lines = [f"Model `{results['model']}`, seeds {results['config']['seeds']}, "
-             f"limit {results['config']['limit']}. Accuracy % [95% bootstrap CI], n = scored "
-             "queries pooled over seeds.", ""]
+    lines = [
+        f"Model `{results['model']}`, seeds {results['config']['seeds']}, "
+        f"limit {results['config']['limit']}. Accuracy % [95% bootstrap CI], n = scored "
+        "queries pooled over seeds.",
+        "",
+    ]
     for task in results["config"]["tasks"]:
         task_rows = [r for r in rows if r["task"] == task]
         if not task_rows:
             continue
         base = results["baselines"][task]
-        lines += [f"### {task}", "", f"Majority-class baseline: {100 * base:.1f}%", "",
-                  "| selector | " + " | ".join(f"k={k}" for k in ks) + " |",
-                  "|---" * (len(ks) + 1) + "|"]
+        lines += [
+            f"### {task}",
+            "",
+            f"Majority-class baseline: {100 * base:.1f}%",
+            "",
+            "| selector | " + " | ".join(f"k={k}" for k in ks) + " |",
+            "|---" * (len(ks) + 1) + "|",
+        ]
         for name in results["config"]["selectors"]:
             cells = []
-            for k in ([0] if name == "zero-shot" else ks):
+            for k in [0] if name == "zero-shot" else ks:
                 r = next((r for r in task_rows if r["selector"] == name and r["k"] == k), None)
-                cells.append("–" if r is None else
-                             f"{100 * r['accuracy']:.0f} [{100 * r['ci95'][0]:.0f}, "
-                             f"{100 * r['ci95'][1]:.0f}] (n={r['n']})")
+                cells.append(
+                    "–"
+                    if r is None
+                    else f"{100 * r['accuracy']:.0f} [{100 * r['ci95'][0]:.0f}, "
+                    f"{100 * r['ci95'][1]:.0f}] (n={r['n']})"
+                )
             if name == "zero-shot":
                 cells += [""] * (len(ks) - 1)
                 name = "zero-shot (k=0)"
@@ -366,14 +397,16 @@ def run_eval(
         embeddings = CachedEmbeddings(
             LlamaCppEmbeddings(n_threads=config.n_threads), cache_dir / "embeddings-minilm.npz"
         )
-    started = time.time()
+    started, load_before = time.time(), os.getloadavg()
     splits, records, baselines = [], {}, {}
     for task_name in config.tasks:
         task = load_task(task_name, config.data_dir)
         for seed in config.seeds:
             split = split_task(task, seed, limit=config.limit)
             cache = ResultCache(
-                cache_dir / _model_tag(config.model) / task.name
+                cache_dir
+                / _model_tag(config.model)
+                / task.name
                 / f"seed{seed}-{_pool_digest(split)}.jsonl"
             )
             records[(task.name, seed)] = evaluate_split(split, lm, embeddings, config, cache)
@@ -389,6 +422,7 @@ def run_eval(
         "rows": summarize(records, splits, config.bootstrap),
         "splits": [s.record() for s in splits],
         "wall_seconds": time.time() - started,
+        "load_average": {"start": load_before, "end": os.getloadavg(), "cpus": os.cpu_count()},
     }
     write_reports(results, config.out_dir)
     return results

@@ -181,6 +181,13 @@ class LlamaCppScorer:
         self._truncate(keep)
         return tokens, self._extend(tokens[keep:], all_logits=False)
 
+    def prefill(self, prompt: str) -> int:
+        """Evaluate `prompt` into the KV cache; returns how many tokens had to be computed
+        (all of them without `prefix_cache`, only those after the cached prefix with it)."""
+        before = self.evaluated_tokens
+        self._prime(prompt)
+        return self.evaluated_tokens - before
+
     def option_logprobs(self, prompt: str, options: Sequence[str]) -> list[float]:
         tokens, last = self._prime(prompt)
         out = []

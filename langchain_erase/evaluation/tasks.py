@@ -189,10 +189,14 @@ def load_task(name_or_path: str | Path, data_dir: Path = DEFAULT_DATA_DIR) -> Ta
     """A task by path (a BIG-bench .json file or an instruction-induction directory) or by
     name, looked up in `data_dir/instruction_induction/` and then `data_dir/bbii/`."""
     path = Path(name_or_path)
-    candidates = [path] if path.exists() else [
-        data_dir / "instruction_induction" / str(name_or_path),
-        data_dir / "bbii" / f"{name_or_path}.json",
-    ]
+    candidates = (
+        [path]
+        if path.exists()
+        else [
+            data_dir / "instruction_induction" / str(name_or_path),
+            data_dir / "bbii" / f"{name_or_path}.json",
+        ]
+    )
     for candidate in candidates:
         if candidate.is_dir():
             return load_instruction_induction_task(candidate)
