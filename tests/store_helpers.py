@@ -25,7 +25,7 @@ def examples(n: int, tag: str = "ex") -> list[dict[str, str]]:
 
 def frozen(selector: ERASEExampleSelector) -> tuple[Any, ...]:
     """Everything a failed call must leave unchanged: the state digest, the examples and,
-    for a store-backed selector, the stored rows, digest and deletion log."""
+    for a store-backed selector, the stored rows, digest, deletion log and database bytes."""
     state: tuple[Any, ...] = (
         selector.state_digest(),
         {i: selector.get_example(i) for i in selector.ids},
@@ -34,7 +34,7 @@ def frozen(selector: ERASEExampleSelector) -> tuple[Any, ...]:
     if store is not None:
         rows = store.rows()
         state += (rows.ids, rows.examples, rows.vectors.tobytes(), rows.digest)
-        state += (store.deletion_log(),)
+        state += (store.deletion_log(), store.path.read_bytes())
     return state
 
 
