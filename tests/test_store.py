@@ -6,20 +6,25 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from store_helpers import examples, fake, frozen, store_bytes
 
 from langchain_erase.errors import (
     InvalidParameterError,
     StateFileError,
     StoreLockedError,
+    UnknownExampleError,
 )
-from langchain_erase.example_selectors import ERASEExampleSelector
+from langchain_erase.example_selectors import ERASEExampleSelector, default_example_id
 from langchain_erase.store import SelectorStore, id_digest
 
 PARAMS: dict[str, Any] = {"k": 3, "seed": 7}
@@ -323,3 +328,62 @@ def test_snapshots_of_a_store_backed_selector_still_work(tmp_path: Path) -> None
     assert back.state_digest() == sel.state_digest() and back.store is None
     assert np.array_equal(back._vectors[sel.ids[0]], sel._vectors[sel.ids[0]])
     sel.close()
+
+
+class StoreMachine(RuleBasedStateMachine):
+    """Random adds, deletes, batch deletes, refused calls and reopenings: the store always
+    holds exactly the selector's state, which is always a fresh fit of its set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = tempfile.TemporaryDirectory()
+        self.path = Path(self.tmp.name) / "s.db"
+        self.sel = ERASEExampleSelector.open(self.path, fake(), **PARAMS)
+        self.pool = {default_example_id(e): e for e in examples(30, "sm")}
+
+    @rule(data=st.data())
+    def add(self, data: st.DataObject) -> None:
+        absent = sorted(set(self.pool) - set(self.sel.ids))
+        if absent:
+            chosen = data.draw(
+                st.lists(st.sampled_from(absent), min_size=1, max_size=4, unique=True)
+            )
+            self.sel.add_examples([self.pool[i] for i in chosen])
+
+    @rule(data=st.data(), batch=st.booleans())
+    def delete(self, data: st.DataObject, batch: bool) -> None:
+        if self.sel.ids:
+            chosen = data.draw(
+                st.lists(st.sampled_from(self.sel.ids), min_size=1, max_size=3, unique=True)
+            )
+            if batch:
+                self.sel.delete_examples(chosen)
+            else:
+                self.sel.delete_example(chosen[0])
+
+    @rule()
+    def refused(self) -> None:
+        before = frozen(self.sel)
+        with pytest.raises(UnknownExampleError):
+            self.sel.delete_examples([*self.sel.ids[:2], "missing"])
+        assert frozen(self.sel) == before
+
+    @rule()
+    def reopen(self) -> None:
+        digest = self.sel.state_digest()
+        self.sel.close()
+        self.sel = ERASEExampleSelector.open(self.path, fake())
+        assert self.sel.state_digest() == digest
+
+    @invariant()
+    def store_matches_a_fresh_fit(self) -> None:
+        assert self.sel.store is not None
+        assert self.sel.store.rows().digest == self.sel.state_digest() == fresh_digest(self.sel)
+
+    def teardown(self) -> None:
+        self.sel.close()
+        self.tmp.cleanup()
+
+
+StoreMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=15, deadline=None)
+test_store_state_machine = StoreMachine.TestCase
