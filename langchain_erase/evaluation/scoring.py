@@ -137,9 +137,8 @@ class LlamaCppScorer:
         return len(self.tokenize(text, bos=True))
 
     def _truncate(self, n: int) -> None:
-        if n < len(self._cached):
-            self._lc.llama_memory_seq_rm(self._memory, 0, n, -1)
-            del self._cached[n:]
+        self._lc.llama_memory_seq_rm(self._memory, 0, n, -1)
+        del self._cached[n:]
 
     def _extend(self, tokens: Sequence[int], *, all_logits: bool) -> FloatArray:
         """Append `tokens` to the cached sequence; logits of every new token, or of the last."""
