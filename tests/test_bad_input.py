@@ -302,3 +302,41 @@ def test_p_above_the_embedding_dimension_is_refused_not_crashed() -> None:
     with pytest.raises(EmbeddingError, match="dimension"):
         sel.add_examples(examples(4))
     assert len(sel) == 0 and sel.verify()
+
+
+class _ModelLoadedError(RuntimeError):
+    """Raised if a refused CLI call got as far as loading a language model."""
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], "usage"),
+        (["no-such-command"], "usage"),
+        (["demo", "--k", "four"], "usage"),
+        (["demo", "--seed", "1.5"], "usage"),
+        (["demo", "--selection", "best"], "usage"),
+        (["demo", "--limit", "ten"], "usage"),
+        (["eval", "--k", "x"], "usage"),
+        (["bench", "--sizes"], "usage"),
+        (["demo", "--k", "0"], InvalidParameterError),
+        (["demo", "--k", "-2"], InvalidParameterError),
+    ],
+)
+def test_cli_refuses_bad_arguments_before_loading_a_model(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], expected: object
+) -> None:
+    cli = pytest.importorskip("langchain_erase.cli")
+    monkeypatch.setattr("langchain_erase.embeddings.LlamaCppEmbeddings", lambda **_: fake())
+
+    def no_model(*_: object, **__: object) -> None:
+        raise _ModelLoadedError
+
+    monkeypatch.setattr("langchain_erase.llms.local_llm", no_model)
+    if expected == "usage":
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(argv)
+        assert exit_info.value.code == 2
+    else:
+        with pytest.raises(InvalidParameterError):
+            cli.main(argv)
