@@ -361,7 +361,12 @@ def run_bench(
         for t in tqdm(config.tasks, desc="SISA accuracy", disable=not config.progress)
     ]
     scorer = LlamaCppScorer(
-        load_llama(config.model, n_ctx=config.n_ctx, n_threads=config.n_threads)
+        load_llama(
+            config.model,
+            n_ctx=config.n_ctx,
+            n_threads=config.n_threads,
+            n_threads_batch=config.n_threads,  # llama.cpp defaults it to every core
+        )
     )
     llm = llm_query_costs(pool_split, scorer, embeddings, config)
     if isinstance(embeddings, CachedEmbeddings):

@@ -389,7 +389,12 @@ def run_eval(
         from langchain_erase.llms import load_llama
 
         lm = LlamaCppScorer(
-            load_llama(config.model, n_ctx=config.n_ctx, n_threads=config.n_threads)
+            load_llama(
+                config.model,
+                n_ctx=config.n_ctx,
+                n_threads=config.n_threads,
+                n_threads_batch=config.n_threads,  # llama.cpp defaults it to every core
+            )
         )
     if embeddings is None:
         from langchain_erase.embeddings import LlamaCppEmbeddings
