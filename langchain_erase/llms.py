@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import platformdirs
 
 from langchain_erase.errors import ModelNotFoundError
@@ -213,8 +214,6 @@ def _needles(llm: llama_cpp.Llama, texts: Iterable[str]) -> set[bytes]:
     leading space changes the first token, so both spellings are tokenized and their edge
     tokens dropped. This errs towards evicting too much, which only costs a cache miss.
     """
-    import numpy as np
-
     needles: set[bytes] = set()
     for text in texts:
         if not text.strip():
@@ -227,8 +226,6 @@ def _needles(llm: llama_cpp.Llama, texts: Iterable[str]) -> set[bytes]:
 
 
 def _contains(tokens: Iterable[int], needles: set[bytes]) -> bool:
-    import numpy as np
-
     haystack = np.fromiter(tokens, dtype=np.int32).tobytes()
     for needle in needles:
         start = haystack.find(needle)
