@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -92,7 +93,15 @@ def bench_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
     )
     row["fit_s"] = fit_s
     row["iterations"] = sel._kmeans.iterations
-    km = faiss.Kmeans(args.dim, args.k, niter=max(1, sel._kmeans.iterations), seed=1, verbose=False)
+    # faiss subsamples to 256 points per centroid by default; train on all points as ERASE does
+    km = faiss.Kmeans(
+        args.dim,
+        args.k,
+        niter=max(1, sel._kmeans.iterations),
+        seed=1,
+        verbose=False,
+        max_points_per_centroid=n,
+    )
     row["faiss_kmeans_fit_s"], _ = timed(lambda: km.train(vectors))
 
     rng = np.random.default_rng(0)
@@ -232,6 +241,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    load_before = os.getloadavg()
     rows = []
     for n in args.sizes:
         row = bench_size(n, args)
@@ -240,7 +250,13 @@ def main() -> None:
     table = markdown(rows)
     print(table)
     if args.out:
-        meta = {"args": {k: str(v) for k, v in vars(args).items()}, "machine": platform.platform()}
+        meta = {
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "machine": platform.platform(),
+            "cpus": os.cpu_count(),
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
+        }
         args.out.write_text(json.dumps({"meta": meta, "rows": rows, "table": table}, indent=2))
 
 
