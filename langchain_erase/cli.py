@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", default="gemma-3-270m", help="gemma-3-270m, smollm2-135m or a GGUF path"
     )
     demo.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    demo.add_argument("--limit", type=int, default=400, help="demonstrations to load")
+    demo.add_argument("--limit", type=_non_negative, default=400, help="demonstrations to load")
     demo.add_argument("--k", type=int, default=4)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--selection", choices=["random", "centroid", "similar"], default="random")
@@ -149,9 +149,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a subcommand; the package's typed errors become a message and exit code 2."""
+    from langchain_erase.errors import ERASEError
+
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except ERASEError as err:
+        print(f"langchain-erase: error: {err}", file=sys.stderr)
+        return 2
     return code
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 if __name__ == "__main__":

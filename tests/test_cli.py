@@ -36,3 +36,13 @@ def test_demo_data_comes_from_shared_datasets_or_the_bundled_set(tmp_path: Path)
     source, examples = load_demo_examples(tmp_path, limit=1000)
     assert "bundled" in source and len(examples) == 40
     assert {e["output"] for e in examples} == {"positive", "negative"}
+
+
+def test_typed_errors_become_a_message_and_exit_code_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # k = 0 is refused by the selector before any model is loaded
+    assert main(["demo", "--k", "0", "--data-dir", str(tmp_path)]) == 2
+    assert "error: k must be a positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["demo", "--limit", "-1"])
