@@ -36,6 +36,8 @@ PARAMS: dict[str, Any] = {"k": 4, "seed": 3, "epsilon": 0.25}
 DIMENSION = 16
 #: Where a child may kill itself (the store methods it patches), besides random timing.
 KILL_POINTS = ("random", "before_commit", "after_commit")
+#: A child that neither finishes its self-kill point nor is killed by then is hung.
+CHILD_TIMEOUT_S = 60.0
 _LOW, _HIGH = 12, 40
 
 
@@ -117,6 +119,20 @@ def _child(
         step += 1
 
 
+def _wait_or_kill(pid: int, timeout_s: float) -> int:
+    """Wait for the child; a child still alive after `timeout_s` is hung: kill it and fail
+    instead of hanging the test run."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.005)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise AssertionError(f"child {pid} hung for {timeout_s} s (deadlock?) and was killed")
+
+
 def _run_child(
     path: Path,
     examples: dict[str, dict[str, str]],
@@ -139,7 +155,7 @@ def _run_child(
     if point == "random":
         time.sleep(rng.uniform(0.0, 0.06))
         os.kill(pid, signal.SIGKILL)
-    _, status = os.waitpid(pid, 0)
+    status = _wait_or_kill(pid, CHILD_TIMEOUT_S)
     if not (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL):
         raise AssertionError(f"child ended without being killed (status {status})")
     data = b""

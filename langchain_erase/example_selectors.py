@@ -368,18 +368,22 @@ class ERASEExampleSelector(BaseExampleSelector):
                 raw: list[list[float]] = [self.embeddings.embed_query(texts[0])]
             else:
                 raw = []
-                batches = range(0, len(texts), _EMBED_BATCH)
-                bar = tqdm(
-                    total=len(texts),
-                    desc="embedding examples",
-                    unit="ex",
-                    disable=not self.show_progress,
+                # No tqdm object at all unless asked: even a disabled one takes tqdm's global
+                # lock, which deadlocks a process forked while tqdm's monitor thread held it.
+                bar = (
+                    tqdm(total=len(texts), desc="embedding examples", unit="ex")
+                    if self.show_progress
+                    else None
                 )
-                with bar:
-                    for start in batches:
+                try:
+                    for start in range(0, len(texts), _EMBED_BATCH):
                         chunk = texts[start : start + _EMBED_BATCH]
                         raw.extend(self.embeddings.embed_documents(chunk))
-                        bar.update(len(chunk))
+                        if bar is not None:
+                            bar.update(len(chunk))
+                finally:
+                    if bar is not None:
+                        bar.close()
         except ERASEError:  # the model's own typed refusal (InputTooLongError) stays as is
             raise
         except Exception as err:
