@@ -51,16 +51,38 @@ def test_prefix_reuse_changes_cost_not_answers() -> None:
 def test_tiny_eval_end_to_end(tmp_path: Path) -> None:
     task = tmp_path / "data" / "instruction_induction" / "plural"
     task.mkdir(parents=True)
-    words = ["cat", "dog", "car", "book", "tree", "house", "bird", "cup", "pen", "door",
-             "road", "lamp", "song", "ship", "coin", "bell"]
+    words = [
+        "cat",
+        "dog",
+        "car",
+        "book",
+        "tree",
+        "house",
+        "bird",
+        "cup",
+        "pen",
+        "door",
+        "road",
+        "lamp",
+        "song",
+        "ship",
+        "coin",
+        "bell",
+    ]
     pool = {str(i): {"input": w, "output": w + "s"} for i, w in enumerate(words)}
     test = {"1": {"input": "chair", "output": "chairs"}, "2": {"input": "hat", "output": "hats"}}
     (task / "induce.json").write_text(json.dumps({"examples": pool}))
     (task / "execute.json").write_text(json.dumps({"examples": test}))
     config = EvalConfig(
-        tasks=("plural",), ks=(4,), selectors=("zero-shot", "erase-centroid"),
-        out_dir=tmp_path / "out", data_dir=tmp_path / "data", n_ctx=512, n_threads=2,
-        bootstrap=50, progress=False,
+        tasks=("plural",),
+        ks=(4,),
+        selectors=("zero-shot", "erase-centroid"),
+        out_dir=tmp_path / "out",
+        data_dir=tmp_path / "data",
+        n_ctx=512,
+        n_threads=2,
+        bootstrap=50,
+        progress=False,
     )
     results = run_eval(config)
     rows = {r["selector"]: r for r in results["rows"]}

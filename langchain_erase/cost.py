@@ -175,9 +175,7 @@ def _methods(inputs: CostInputs) -> list[MethodCost]:
     ]
 
 
-def holistic_cost(
-    inputs: CostInputs, workloads: list[tuple[int, int]] | None = None
-) -> CostReport:
+def holistic_cost(inputs: CostInputs, workloads: list[tuple[int, int]] | None = None) -> CostReport:
     """Unit costs per method, totals for each (U, Q) workload, break-even of ICL vs the rest."""
     methods = _methods(inputs)
     scenarios = [

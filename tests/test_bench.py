@@ -17,16 +17,32 @@ def _task(tmp_path: Path) -> Path:
     d = tmp_path / "letters"
     d.mkdir()
     words = [f"{c}word{i}" for i in range(20) for c in "abc"]
-    (d / "induce.json").write_text(json.dumps(
-        {"examples": {str(i): {"input": w, "output": w[0]} for i, w in enumerate(words)}}))
-    (d / "execute.json").write_text(json.dumps(
-        {"examples": {"1": {"input": "apple", "output": "a"}, "2": {"input": "cat", "output": "c"}}}
-    ))
+    (d / "induce.json").write_text(
+        json.dumps(
+            {"examples": {str(i): {"input": w, "output": w[0]} for i, w in enumerate(words)}}
+        )
+    )
+    (d / "execute.json").write_text(
+        json.dumps(
+            {
+                "examples": {
+                    "1": {"input": "apple", "output": "a"},
+                    "2": {"input": "cat", "output": "c"},
+                }
+            }
+        )
+    )
     return d
 
 
-CONFIG = BenchConfig(sizes=(20, 40), deletions=4, k=2, llm_queries=2, progress=False,
-                     sisa=SISAConfig(shards=2, slices=2, epochs_per_slice=5))
+CONFIG = BenchConfig(
+    sizes=(20, 40),
+    deletions=4,
+    k=2,
+    llm_queries=2,
+    progress=False,
+    sisa=SISAConfig(shards=2, slices=2, epochs_per_slice=5),
+)
 
 
 def test_deletion_scaling_measures_every_method(tmp_path: Path) -> None:

@@ -23,8 +23,24 @@ def _parser() -> argparse.ArgumentParser:
 
 def test_eval_arguments() -> None:
     args = _parser().parse_args(
-        ["eval", "--tasks", "sentiment", "--k", "1", "4", "--seeds", "0", "1", "--limit", "5",
-         "--model", "smollm2-135m", "--selectors", "random", "erase-centroid"]
+        [
+            "eval",
+            "--tasks",
+            "sentiment",
+            "--k",
+            "1",
+            "4",
+            "--seeds",
+            "0",
+            "1",
+            "--limit",
+            "5",
+            "--model",
+            "smollm2-135m",
+            "--selectors",
+            "random",
+            "erase-centroid",
+        ]
     )
     assert args.func is run_eval_command
     assert args.ks == [1, 4] and args.seeds == [0, 1] and args.limit == 5

@@ -27,7 +27,10 @@ ICL = ICLMeasurement(
     fit_seconds=2.0,
 )
 SISA = SISAMeasurement(
-    shards=4, slices=4, retrain_seconds=1.0, infer_seconds_per_model=0.001,
+    shards=4,
+    slices=4,
+    retrain_seconds=1.0,
+    infer_seconds_per_model=0.001,
     shared_infer_seconds=0.01,
 )
 
@@ -68,8 +71,13 @@ def test_sisa_retrain_fraction() -> None:
 
 def test_flop_projection_is_marked_and_scales_with_parameters() -> None:
     inputs = ProjectionInputs(
-        parameters=1e9, prompt_tokens=100, query_tokens=20, train_examples=1000,
-        tokens_per_example=20, shards=4, slices=1,
+        parameters=1e9,
+        prompt_tokens=100,
+        query_tokens=20,
+        train_examples=1000,
+        tokens_per_example=20,
+        shards=4,
+        slices=1,
     )
     proj = project_flops(inputs)
     assert proj.kind == "projection" and "not a measurement" in proj.note

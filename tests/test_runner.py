@@ -43,8 +43,10 @@ class CopyLastDemoLM:
 def task_dir(tmp_path: Path) -> Path:
     d = tmp_path / "data" / "instruction_induction" / "parity"
     d.mkdir(parents=True)
-    pool = {str(i): {"input": f"number {i}", "output": "even" if i % 2 == 0 else "odd"}
-            for i in range(40)}
+    pool = {
+        str(i): {"input": f"number {i}", "output": "even" if i % 2 == 0 else "odd"}
+        for i in range(40)
+    }
     test = {str(i): {"input": f"number {i}", "output": "even"} for i in range(100, 106)}
     (d / "induce.json").write_text(json.dumps({"examples": pool}))
     (d / "execute.json").write_text(json.dumps({"examples": test}))
@@ -77,8 +79,14 @@ def test_bootstrap_interval_brackets_the_mean() -> None:
 
 def test_run_eval_scores_all_configurations_and_resumes(task_dir: Path, tmp_path: Path) -> None:
     config = EvalConfig(
-        tasks=("parity",), ks=(1, 2), seeds=(0, 1), limit=4, out_dir=tmp_path / "out",
-        data_dir=task_dir, bootstrap=100, progress=False,
+        tasks=("parity",),
+        ks=(1, 2),
+        seeds=(0, 1),
+        limit=4,
+        out_dir=tmp_path / "out",
+        data_dir=task_dir,
+        bootstrap=100,
+        progress=False,
     )
     lm = CopyLastDemoLM()
     emb = DeterministicFakeEmbedding(size=16)

@@ -76,8 +76,12 @@ class BenchConfig:
 
 def _stats(seconds: Sequence[float]) -> dict[str, float]:
     a = np.asarray(seconds, dtype=np.float64)
-    return {"mean": float(a.mean()), "median": float(np.median(a)),
-            "p95": float(np.percentile(a, 95)), "max": float(a.max())}
+    return {
+        "mean": float(a.mean()),
+        "median": float(np.median(a)),
+        "p95": float(np.percentile(a, 95)),
+        "max": float(a.max()),
+    }
 
 
 def deletion_scaling(
@@ -98,7 +102,12 @@ def deletion_scaling(
         embeddings.embed_documents([d["input"] for d in pool])  # warm the cache, untimed
         start = time.perf_counter()
         erase = ERASEExampleSelector.from_examples(
-            pool, embeddings, k=config.k, seed=config.seed, input_keys=["input"], ids=ids,
+            pool,
+            embeddings,
+            k=config.k,
+            seed=config.seed,
+            input_keys=["input"],
+            ids=ids,
             selection="centroid",
         )
         fit_seconds = time.perf_counter() - start
@@ -121,16 +130,18 @@ def deletion_scaling(
             knn.vectorstore.delete([victim])
             knn_s.append(time.perf_counter() - start)
             sisa_s.append(sisa.delete(victim).seconds)
-        rows.append({
-            "n": n,
-            "deletions": len(victims),
-            "erase_delete_seconds": _stats(erase_s),
-            "erase_refit_rate": refits / len(victims),
-            "erase_prefix_change_rate": prefix_changes / len(victims),
-            "refit_from_scratch_seconds": fit_seconds,
-            "faiss_knn_delete_seconds": _stats(knn_s),
-            "sisa_delete_seconds": _stats(sisa_s),
-        })
+        rows.append(
+            {
+                "n": n,
+                "deletions": len(victims),
+                "erase_delete_seconds": _stats(erase_s),
+                "erase_refit_rate": refits / len(victims),
+                "erase_prefix_change_rate": prefix_changes / len(victims),
+                "refit_from_scratch_seconds": fit_seconds,
+                "faiss_knn_delete_seconds": _stats(knn_s),
+                "sisa_delete_seconds": _stats(sisa_s),
+            }
+        )
     return rows
 
 
@@ -185,11 +196,17 @@ def llm_query_costs(
     modes: tuple[tuple[SelectionMode, bool], ...] = (("random", False), ("centroid", True))
     for mode, cached in modes:
         selector = ERASEExampleSelector.from_examples(
-            pool, embeddings, k=config.k, seed=config.seed, input_keys=["input"],
-            ids=[d["id"] for d in pool], selection=mode,
+            pool,
+            embeddings,
+            k=config.k,
+            seed=config.seed,
+            input_keys=["input"],
+            ids=[d["id"] for d in pool],
+            selection=mode,
         )
-        prompts = [split.task.prompt(selector.select_examples({"input": q.input}), q)
-                   for q in queries]
+        prompts = [
+            split.task.prompt(selector.select_examples({"input": q.input}), q) for q in queries
+        ]
         scorer.prefill(prompts[0].rstrip(" "))  # warm-up (and, cached, the shared prefix)
         tokens, prefill_s, answer_s, full = [], [], [], []
         for prompt in prompts:
@@ -257,57 +274,97 @@ def _fmt(seconds: float) -> str:
 
 def _markdown(results: dict[str, Any]) -> str:
     load = results["load_average"]
-    lines = [f"Model `{results['config']['model']}`; {load['cpus']} CPUs, 1-minute load average "
-             f"{load['start'][0]:.1f} at start and {load['end'][0]:.1f} at end (timings from a "
-             "shared machine are inflated by other processes).", "",
-             "### Deletion cost vs n (seconds per deletion, mean / p95)", "",
-             "| n | ERASE delete | ERASE refit rate | prefix changed | refit from scratch "
-             "| FAISS kNN delete | SISA delete |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Model `{results['config']['model']}`; {load['cpus']} CPUs, 1-minute load average "
+        f"{load['start'][0]:.1f} at start and {load['end'][0]:.1f} at end (timings from a "
+        "shared machine are inflated by other processes).",
+        "",
+        "### Deletion cost vs n (seconds per deletion, mean / p95)",
+        "",
+        "| n | ERASE delete | ERASE refit rate | prefix changed | refit from scratch "
+        "| FAISS kNN delete | SISA delete |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results["scaling"]:
-        e, f, s = (r["erase_delete_seconds"], r["faiss_knn_delete_seconds"],
-                   r["sisa_delete_seconds"])
+        e, f, s = (
+            r["erase_delete_seconds"],
+            r["faiss_knn_delete_seconds"],
+            r["sisa_delete_seconds"],
+        )
         lines.append(
             f"| {r['n']} | {_fmt(e['mean'])} / {_fmt(e['p95'])} | {r['erase_refit_rate']:.0%} "
             f"| {r['erase_prefix_change_rate']:.0%} | {_fmt(r['refit_from_scratch_seconds'])} "
-            f"| {_fmt(f['mean'])} / {_fmt(f['p95'])} | {_fmt(s['mean'])} / {_fmt(s['p95'])} |")
+            f"| {_fmt(f['mean'])} / {_fmt(f['p95'])} | {_fmt(s['mean'])} / {_fmt(s['p95'])} |"
+        )
     k = results["config"]["k"]
-    lines += ["", f"### SISA accuracy next to ERASE (k={k}) on the same splits", "",
-              "| task | SISA acc. | label coverage | ERASE random / centroid / similar | "
-              "zero-shot |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"### SISA accuracy next to ERASE (k={k}) on the same splits",
+        "",
+        "| task | SISA acc. | label coverage | ERASE random / centroid / similar | zero-shot |",
+        "|---|---|---|---|---|",
+    ]
     for r in results["sisa"]:
         acc = results["erase_accuracy"].get(r["task"], {})
-        erase = " / ".join(f"{100 * acc[m]:.0f}%" if m in acc else "–"
-                           for m in ("erase-random", "erase-centroid", "erase-similar"))
+        erase = " / ".join(
+            f"{100 * acc[m]:.0f}%" if m in acc else "–"
+            for m in ("erase-random", "erase-centroid", "erase-similar")
+        )
         zero = f"{100 * acc['zero-shot']:.0f}%" if "zero-shot" in acc else "–"
-        lines.append(f"| {r['task']} | {100 * r['accuracy']:.0f}% (n={r['n_test']}) "
-                     f"| {100 * r['label_coverage']:.0f}% | {erase} | {zero} |")
+        lines.append(
+            f"| {r['task']} | {100 * r['accuracy']:.0f}% (n={r['n_test']}) "
+            f"| {100 * r['label_coverage']:.0f}% | {erase} | {zero} |"
+        )
     llm = results["llm_query_costs"]
-    lines += ["", f"### LLM per-query cost, k={k} (measured)", "",
-              "| regime | prompt tokens | tokens computed | prefill | answer | s/token |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"### LLM per-query cost, k={k} (measured)",
+        "",
+        "| regime | prompt tokens | tokens computed | prefill | answer | s/token |",
+        "|---|---|---|---|---|---|",
+    ]
     for mode, label in (("random", "no prefix reuse"), ("centroid", "cached centroid prefix")):
         m = llm[mode]
-        lines.append(f"| {label} | {m['prompt_tokens']:.0f} | {m['evaluated_tokens']:.0f} | "
-                     f"{_fmt(m['prefill_seconds'])} | {_fmt(m['answer_seconds'])} | "
-                     f"{_fmt(m['seconds_per_token'])} |")
+        lines.append(
+            f"| {label} | {m['prompt_tokens']:.0f} | {m['evaluated_tokens']:.0f} | "
+            f"{_fmt(m['prefill_seconds'])} | {_fmt(m['answer_seconds'])} | "
+            f"{_fmt(m['seconds_per_token'])} |"
+        )
     report = results["cost"]
-    lines += ["", "### Holistic cost (measured inputs): seconds per unit", "",
-              "| method | per unlearning request | per query |", "|---|---|---|"]
-    lines += [f"| {m['name']} | {_fmt(m['unlearn_seconds'])} | {_fmt(m['infer_seconds'])} |"
-              for m in report["methods"]]
+    lines += [
+        "",
+        "### Holistic cost (measured inputs): seconds per unit",
+        "",
+        "| method | per unlearning request | per query |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {m['name']} | {_fmt(m['unlearn_seconds'])} | {_fmt(m['infer_seconds'])} |"
+        for m in report["methods"]
+    ]
     lines += ["", "| first | second | first is cheaper when |", "|---|---|---|"]
     for b in report["break_even"]:
-        when = (f"U/Q {'>' if b['first_cheaper_when'] == 'above' else '<'} {b['ratio']:.3g}"
-                if b["ratio"] is not None else b["first_cheaper_when"])
+        when = (
+            f"U/Q {'>' if b['first_cheaper_when'] == 'above' else '<'} {b['ratio']:.3g}"
+            if b["ratio"] is not None
+            else b["first_cheaper_when"]
+        )
         lines.append(f"| {b['first']} | {b['second']} | {when} |")
-    lines += ["", "### FLOP projection to larger LLMs (a projection, not a measurement)", "",
-              "| parameters | ICL / query | ICL cached / query | SISA / query | "
-              "SISA / deletion | ICL cheaper than SISA when |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "### FLOP projection to larger LLMs (a projection, not a measurement)",
+        "",
+        "| parameters | ICL / query | ICL cached / query | SISA / query | "
+        "SISA / deletion | ICL cheaper than SISA when |",
+        "|---|---|---|---|---|---|",
+    ]
     for p in results["projection"]:
         b = p["icl_vs_sisa"]
-        lines.append(f"| {p['parameters']:.3g} | {p['icl_infer_flops']:.3g} | "
-                     f"{p['icl_cached_infer_flops']:.3g} | {p['sisa_infer_flops']:.3g} | "
-                     f"{p['sisa_unlearn_flops']:.3g} | U/Q > {b['ratio']:.3g} |")
+        lines.append(
+            f"| {p['parameters']:.3g} | {p['icl_infer_flops']:.3g} | "
+            f"{p['icl_cached_infer_flops']:.3g} | {p['sisa_infer_flops']:.3g} | "
+            f"{p['sisa_unlearn_flops']:.3g} | U/Q > {b['ratio']:.3g} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -356,7 +413,9 @@ def run_bench(
     sisa = [
         sisa_accuracy(
             split_task(load_task(t, config.data_dir), config.seed, limit=config.limit),
-            embeddings, inner, config,
+            embeddings,
+            inner,
+            config,
         )
         for t in tqdm(config.tasks, desc="SISA accuracy", disable=not config.progress)
     ]
@@ -374,27 +433,36 @@ def run_bench(
     largest = scaling[-1]
     pool_sisa = next((s for s in sisa if s["task"] == config.pool_task), sisa[0])
     inputs = _cost_inputs(config, largest, llm, pool_sisa)
-    tokens_per_example = float(np.mean(
-        [scorer.count_tokens(f"{e.input} {e.output}") for e in pool_split.train[:200]]
-    ))
+    tokens_per_example = float(
+        np.mean([scorer.count_tokens(f"{e.input} {e.output}") for e in pool_split.train[:200]])
+    )
     projection = [
-        project_flops(ProjectionInputs(
-            parameters=p,
-            prompt_tokens=inputs.icl.prompt_tokens,
-            query_tokens=inputs.icl.query_tokens,
-            train_examples=largest["n"],
-            tokens_per_example=tokens_per_example,
-            shards=config.sisa.shards,
-            slices=config.sisa.slices,
-            prefix_invalidation_probability=inputs.icl.prefix_invalidation_probability,
-        )).model_dump()
+        project_flops(
+            ProjectionInputs(
+                parameters=p,
+                prompt_tokens=inputs.icl.prompt_tokens,
+                query_tokens=inputs.icl.query_tokens,
+                train_examples=largest["n"],
+                tokens_per_example=tokens_per_example,
+                shards=config.sisa.shards,
+                slices=config.sisa.slices,
+                prefix_invalidation_probability=inputs.icl.prefix_invalidation_probability,
+            )
+        ).model_dump()
         for p in PROJECTED_PARAMETERS
     ]
     results = {
         "command": list(command),
-        "config": {k: (v.model_dump() if isinstance(v, SISAConfig) else
-                       str(v) if isinstance(v, Path) else v)
-                   for k, v in asdict(config).items()},
+        "config": {
+            k: (
+                v.model_dump()
+                if isinstance(v, SISAConfig)
+                else str(v)
+                if isinstance(v, Path)
+                else v
+            )
+            for k, v in asdict(config).items()
+        },
         "scaling": scaling,
         "sisa": sisa,
         "erase_accuracy": _erase_accuracy(config.eval_results, config.k),

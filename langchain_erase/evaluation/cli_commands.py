@@ -77,10 +77,14 @@ def run_eval_command(args: argparse.Namespace) -> int:
 def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register `bench`: deletion cost vs n, SISA accuracy, LLM query cost, holistic cost."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "bench", help="measure unlearning and inference cost of ERASE vs SISA and kNN")
+        "bench", help="measure unlearning and inference cost of ERASE vs SISA and kNN"
+    )
     _common(parser, "results/bench")
-    parser.add_argument("--pool-task", default="first_word_letter",
-                        help="task whose pool is used for deletion cost vs n")
+    parser.add_argument(
+        "--pool-task",
+        default="first_word_letter",
+        help="task whose pool is used for deletion cost vs n",
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[250, 500, 1000, 2000, 3000])
     parser.add_argument("--deletions", type=int, default=30, help="deletions per size")
     parser.add_argument("--seed", type=int, default=0)
@@ -88,8 +92,12 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--slices", type=int, default=4)
     parser.add_argument("--llm-queries", type=int, default=20)
-    parser.add_argument("--eval-results", type=Path, default=Path("results/eval/results.json"),
-                        help="an `eval` results file whose ERASE accuracy is shown beside SISA")
+    parser.add_argument(
+        "--eval-results",
+        type=Path,
+        default=Path("results/eval/results.json"),
+        help="an `eval` results file whose ERASE accuracy is shown beside SISA",
+    )
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run_bench_command)
     return parser
@@ -101,12 +109,21 @@ def run_bench_command(args: argparse.Namespace) -> int:
     from langchain_erase.sisa import SISAConfig
 
     config = BenchConfig(
-        model=args.model, pool_task=args.pool_task, sizes=tuple(args.sizes),
-        deletions=args.deletions, k=args.k, seed=args.seed, tasks=tuple(args.tasks),
-        limit=args.limit, llm_queries=args.llm_queries,
+        model=args.model,
+        pool_task=args.pool_task,
+        sizes=tuple(args.sizes),
+        deletions=args.deletions,
+        k=args.k,
+        seed=args.seed,
+        tasks=tuple(args.tasks),
+        limit=args.limit,
+        llm_queries=args.llm_queries,
         sisa=SISAConfig(shards=args.shards, slices=args.slices, seed=args.seed),
-        out_dir=args.out, eval_results=args.eval_results, data_dir=args.data_dir,
-        n_threads=args.n_threads, progress=not args.no_progress,
+        out_dir=args.out,
+        eval_results=args.eval_results,
+        data_dir=args.data_dir,
+        n_threads=args.n_threads,
+        progress=not args.no_progress,
     )
     run_bench(config, command=["langchain-erase", *sys.argv[1:]])
     print((args.out / "bench.md").read_text(encoding="utf-8"))

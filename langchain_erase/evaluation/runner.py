@@ -288,37 +288,47 @@ def summarize(
     return out
 
 
+def _cell(row: dict[str, Any] | None) -> str:
+    """`acc [CI]`, then each seed's accuracy when there are several (a fixed demonstration
+    set, as in centroid mode, can vary far more across seeds than the CI over queries shows)."""
+    if row is None:
+        return "–"
+    text = f"{100 * row['accuracy']:.0f} [{100 * row['ci95'][0]:.0f}, {100 * row['ci95'][1]:.0f}]"
+    per_seed = row["per_seed_accuracy"]
+    if len(per_seed) > 1:
+        text += " (" + "/".join(f"{100 * v:.0f}" for v in per_seed.values()) + ")"
+    return text
+
+
 def _markdown(results: dict[str, Any]) -> str:
-    rows, ks = results["rows"], results["config"]["ks"]
+    rows, ks, seeds = results["rows"], results["config"]["ks"], results["config"]["seeds"]
+    load = results["load_average"]
     lines = [
-        f"Model `{results['model']}`, seeds {results['config']['seeds']}, "
-        f"limit {results['config']['limit']}. Accuracy % [95% bootstrap CI], n = scored "
-        "queries pooled over seeds.",
+        f"Model `{results['model']}`, seeds {list(seeds)}, limit {results['config']['limit']}. "
+        "Cells: accuracy % [95% bootstrap CI over the scored queries, pooled over seeds]"
+        + (" (accuracy per seed)" if len(seeds) > 1 else "")
+        + f". {load['cpus']} CPUs, 1-minute load average {load['start'][0]:.1f} at start, "
+        f"{load['end'][0]:.1f} at end.",
         "",
     ]
     for task in results["config"]["tasks"]:
         task_rows = [r for r in rows if r["task"] == task]
         if not task_rows:
             continue
-        base = results["baselines"][task]
         lines += [
             f"### {task}",
             "",
-            f"Majority-class baseline: {100 * base:.1f}%",
+            f"n = {max(r['n'] for r in task_rows)} queries per cell; majority-class baseline "
+            f"{100 * results['baselines'][task]:.1f}%.",
             "",
             "| selector | " + " | ".join(f"k={k}" for k in ks) + " |",
             "|---" * (len(ks) + 1) + "|",
         ]
         for name in results["config"]["selectors"]:
-            cells = []
-            for k in [0] if name == "zero-shot" else ks:
-                r = next((r for r in task_rows if r["selector"] == name and r["k"] == k), None)
-                cells.append(
-                    "–"
-                    if r is None
-                    else f"{100 * r['accuracy']:.0f} [{100 * r['ci95'][0]:.0f}, "
-                    f"{100 * r['ci95'][1]:.0f}] (n={r['n']})"
-                )
+            cells = [
+                _cell(next((r for r in task_rows if r["selector"] == name and r["k"] == k), None))
+                for k in ([0] if name == "zero-shot" else ks)
+            ]
             if name == "zero-shot":
                 cells += [""] * (len(ks) - 1)
                 name = "zero-shot (k=0)"
