@@ -326,7 +326,8 @@ class _ModelLoadedError(RuntimeError):
 def test_cli_refuses_bad_arguments_before_loading_a_model(
     monkeypatch: pytest.MonkeyPatch, argv: list[str], expected: object
 ) -> None:
-    cli = pytest.importorskip("langchain_erase.cli")
+    from langchain_erase import cli
+
     monkeypatch.setattr("langchain_erase.embeddings.LlamaCppEmbeddings", lambda **_: fake())
 
     def no_model(*_: object, **__: object) -> None:

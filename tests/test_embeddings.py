@@ -32,7 +32,6 @@ class TestLlamaCppEmbeddingsStandard(EmbeddingsUnitTests):
 
 @pytest.fixture(scope="module")
 def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("llama_cpp")
     root = tmp_path_factory.mktemp("tiny")
     out = root / "tiny.gguf"
     convert_bert_to_gguf(write_model_dir(root / "model"), out)
@@ -78,7 +77,6 @@ async def test_async_matches_sync(tiny: LlamaCppEmbeddings) -> None:
 
 def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
     embeddings = LlamaCppEmbeddings(model_path=tmp_path / "nope.gguf")
-    pytest.importorskip("llama_cpp")
     with pytest.raises(ModelNotFoundError, match=r"nope\.gguf"):
         embeddings.embed_query("hello")
 

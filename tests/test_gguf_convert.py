@@ -184,7 +184,8 @@ def test_ensure_builds_once_and_rebuilds_corrupt_file(
 
 
 def test_llama_cpp_tokenizes_the_converted_vocab_like_wordpiece(converted: Path) -> None:
-    llama_cpp = pytest.importorskip("llama_cpp")
+    import llama_cpp
+
     llm = llama_cpp.Llama(
         str(converted),
         embedding=True,
