@@ -257,14 +257,15 @@ def _cost_inputs(
     )
 
 
-def _erase_accuracy(path: Path, k: int) -> dict[str, dict[str, float]]:
-    """ERASE's (and zero-shot's) accuracy per task from an `eval` results file, if any."""
+def _erase_accuracy(path: Path, k: int, seed: int) -> dict[str, dict[str, float]]:
+    """ICL accuracy per task and selector (k demonstrations, and zero-shot) on the split of
+    `seed`, the one SISA is trained on, from an `eval` results file if there is one."""
     if not path.exists():
         return {}
     out: dict[str, dict[str, float]] = {}
     for row in json.loads(path.read_text(encoding="utf-8"))["rows"]:
-        if row["k"] in (0, k):
-            out.setdefault(row["task"], {})[row["selector"]] = row["accuracy"]
+        if row["k"] in (0, k) and str(seed) in row["per_seed_accuracy"]:
+            out.setdefault(row["task"], {})[row["selector"]] = row["per_seed_accuracy"][str(seed)]
     return out
 
 
@@ -296,24 +297,21 @@ def _markdown(results: dict[str, Any]) -> str:
             f"| {r['erase_prefix_change_rate']:.0%} | {_fmt(r['refit_from_scratch_seconds'])} "
             f"| {_fmt(f['mean'])} / {_fmt(f['p95'])} | {_fmt(s['mean'])} / {_fmt(s['p95'])} |"
         )
-    k = results["config"]["k"]
+    k, seed = results["config"]["k"], results["config"]["seed"]
+    icl = ("zero-shot", "random", "knn", "erase-random", "erase-centroid", "erase-similar")
     lines += [
         "",
-        f"### SISA accuracy next to ERASE (k={k}) on the same splits",
+        f"### SISA accuracy next to ICL (k={k}, zero-shot k=0) on the same split (seed {seed})",
         "",
-        "| task | SISA acc. | label coverage | ERASE random / centroid / similar | zero-shot |",
-        "|---|---|---|---|---|",
+        "| task | SISA | label coverage | " + " | ".join(icl) + " |",
+        "|---" * (3 + len(icl)) + "|",
     ]
     for r in results["sisa"]:
         acc = results["erase_accuracy"].get(r["task"], {})
-        erase = " / ".join(
-            f"{100 * acc[m]:.0f}%" if m in acc else "–"
-            for m in ("erase-random", "erase-centroid", "erase-similar")
-        )
-        zero = f"{100 * acc['zero-shot']:.0f}%" if "zero-shot" in acc else "–"
+        cells = [f"{100 * acc[m]:.0f}%" if m in acc else "–" for m in icl]
         lines.append(
             f"| {r['task']} | {100 * r['accuracy']:.0f}% (n={r['n_test']}) "
-            f"| {100 * r['label_coverage']:.0f}% | {erase} | {zero} |"
+            f"| {100 * r['label_coverage']:.0f}% | " + " | ".join(cells) + " |"
         )
     llm = results["llm_query_costs"]
     lines += [
@@ -465,7 +463,7 @@ def run_bench(
         },
         "scaling": scaling,
         "sisa": sisa,
-        "erase_accuracy": _erase_accuracy(config.eval_results, config.k),
+        "erase_accuracy": _erase_accuracy(config.eval_results, config.k, config.seed),
         "llm_query_costs": llm,
         "cost": holistic_cost(inputs).model_dump(),
         "projection": projection,
