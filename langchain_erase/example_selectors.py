@@ -55,6 +55,7 @@ __all__ = [
     "DEFAULT_MAX_ITER",
     "DEFAULT_P",
     "ERASEExampleSelector",
+    "canonical_json",
     "default_example_id",
 ]
 
@@ -70,6 +71,7 @@ _LABEL_SALT = 0x9E3779B97F4A7C15
 
 
 def canonical_json(example: Mapping[str, str]) -> str:
+    """The one serialization of an example used for ids, digests and the store."""
     return json.dumps(example, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 

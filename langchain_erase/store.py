@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from langchain_erase.errors import InvalidParameterError, StateFileError, StoreLockedError
+from langchain_erase.example_selectors import canonical_json
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -66,10 +67,6 @@ _SCHEMA = (
 def id_digest(example_id: str) -> str:
     """What the deletion log keeps of an id: user-chosen ids may themselves be personal."""
     return hashlib.sha256(example_id.encode("utf-8")).hexdigest()
-
-
-def _canonical(example: Mapping[str, str]) -> str:
-    return json.dumps(example, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -250,7 +247,7 @@ class SelectorStore:
         conn.executemany(
             "INSERT INTO examples (id, example, vector) VALUES (?, ?, ?)",
             [
-                (example_id, _canonical(example), vector.astype("<f4").tobytes())
+                (example_id, canonical_json(example), vector.astype("<f4").tobytes())
                 for example_id, example, vector in zip(ids, examples, vectors, strict=True)
             ],
         )
