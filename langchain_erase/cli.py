@@ -48,7 +48,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     from langchain_erase import ERASEExampleSelector, default_example_id
     from langchain_erase.embeddings import LlamaCppEmbeddings
-    from langchain_erase.llms import local_llm
+    from langchain_erase.llms import evict_on_delete, local_llm
 
     started = time.perf_counter()
     source, examples = load_demo_examples(args.data_dir, args.limit)
@@ -81,6 +81,7 @@ def run_demo(args: argparse.Namespace) -> int:
         max_tokens=3,
         stop=["\n"],
     )
+    evict_on_delete(selector, llm)  # deletions also clear llama.cpp's reused prompt context
     chain = prompt | llm | StrOutputParser()
     used: dict[str, dict[str, str]] = {}
     print(

@@ -11,7 +11,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -155,6 +155,7 @@ class ERASEExampleSelector(BaseExampleSelector):
         self._p = p
         self._lock = threading.RLock()
         self._store: SelectorStore | None = None
+        self._deletion_listeners: list[Callable[[str, dict[str, str]], object]] = []
         self._clear_state()
 
     def _clear_state(self) -> None:
@@ -436,6 +437,7 @@ class ERASEExampleSelector(BaseExampleSelector):
                     self._buckets.remove(example_id, label, distance)
                 vector = self._vectors.pop(example_id)
                 vector[:] = 0.0  # erase the stored bytes, not just the reference
+                example = self._examples[example_id]
                 del self._examples[example_id]
                 del self._tags[example_id]
                 if not self._examples:  # a fresh fit of no examples has no projection
@@ -451,7 +453,19 @@ class ERASEExampleSelector(BaseExampleSelector):
                 )
                 if store is not None:
                     store.delete(receipt, now_empty=not self._examples)
+            for listener in self._deletion_listeners:
+                listener(example_id, example)
             return receipt
+
+    def add_deletion_listener(self, listener: Callable[[str, dict[str, str]], object]) -> None:
+        """Call `listener(example_id, example)` after every deletion, under the lock.
+
+        For caches outside the selector that may hold a deleted example (an LLM's prompt or
+        KV cache: see `langchain_erase.llms.evict_on_delete`). The deletion is already done
+        when a listener runs; an exception from it propagates to the caller.
+        """
+        with self._lock:
+            self._deletion_listeners.append(listener)
 
     async def adelete_example(self, example_id: str) -> DeletionReceipt:
         return await run_in_executor(None, self.delete_example, example_id)

@@ -33,9 +33,12 @@ if TYPE_CHECKING:
     from langchain_community.chat_models import ChatLlamaCpp
     from langchain_community.llms import LlamaCpp
 
+    from langchain_erase.example_selectors import ERASEExampleSelector
+
 __all__ = [
     "DEFAULT_MODEL",
     "MODEL_NAMES",
+    "evict_on_delete",
     "evict_prompts_containing",
     "load_llama",
     "local_chat_model",
@@ -274,3 +277,13 @@ def evict_prompts_containing(llm: Any, texts: list[str]) -> int:
         llama.reset()
         removed += 1
     return removed
+
+
+def evict_on_delete(selector: ERASEExampleSelector, llm: Any) -> None:
+    """Make every deletion from `selector` also evict `llm`'s cached states (and its live
+    context) whose prompt showed the deleted example: the erasure then covers caches."""
+
+    def evict(_example_id: str, example: dict[str, str]) -> None:
+        evict_prompts_containing(llm, list(example.values()))
+
+    selector.add_deletion_listener(evict)

@@ -160,3 +160,22 @@ async def test_async_api_matches_sync() -> None:
     assert receipt.example_id == eid and eid not in sel.ids
     results = await asyncio.gather(*(sel.aselect_examples(q) for q in QUERIES))
     assert all(len(r) == 1 for r in results)
+
+
+def test_deletion_listeners_see_each_deleted_example_after_the_change() -> None:
+    sel = build([{"input": f"w{i}", "output": str(i)} for i in range(12)], "random")
+    seen: list[tuple[str, dict[str, str], bool]] = []
+    sel.add_deletion_listener(lambda i, e: seen.append((i, e, i in sel.ids)))
+    victims = sel.ids[:3]
+    sel.delete_examples(victims)
+    assert [v for v, _, _ in seen] == victims
+    assert all(e["input"].startswith("w") and not still_there for _, e, still_there in seen)
+
+    def broken(_i: str, _e: dict[str, str]) -> None:
+        raise RuntimeError("cache unavailable")
+
+    sel.add_deletion_listener(broken)
+    victim = sel.ids[0]
+    with pytest.raises(RuntimeError):
+        sel.delete_example(victim)
+    assert victim not in sel.ids and sel.verify()  # the deletion itself is done
