@@ -8,9 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
+from langchain_core.embeddings import DeterministicFakeEmbedding
 
+from langchain_erase.evaluation.bench import BenchConfig, llm_query_costs
 from langchain_erase.evaluation.runner import EvalConfig, run_eval
 from langchain_erase.evaluation.scoring import LlamaCppScorer, log_softmax_at
+from langchain_erase.evaluation.tasks import load_task, split_task
 from langchain_erase.llms import load_llama
 
 pytestmark = pytest.mark.integration
@@ -48,31 +51,38 @@ def test_prefix_reuse_changes_cost_not_answers() -> None:
     assert computed[0] < computed[1]
 
 
-def test_tiny_eval_end_to_end(tmp_path: Path) -> None:
-    task = tmp_path / "data" / "instruction_induction" / "plural"
+WORDS = [
+    "cat",
+    "dog",
+    "car",
+    "book",
+    "tree",
+    "house",
+    "bird",
+    "cup",
+    "pen",
+    "door",
+    "road",
+    "lamp",
+    "song",
+    "ship",
+    "coin",
+    "bell",
+]
+
+
+def _plural_task(root: Path) -> Path:
+    task = root / "instruction_induction" / "plural"
     task.mkdir(parents=True)
-    words = [
-        "cat",
-        "dog",
-        "car",
-        "book",
-        "tree",
-        "house",
-        "bird",
-        "cup",
-        "pen",
-        "door",
-        "road",
-        "lamp",
-        "song",
-        "ship",
-        "coin",
-        "bell",
-    ]
-    pool = {str(i): {"input": w, "output": w + "s"} for i, w in enumerate(words)}
+    pool = {str(i): {"input": w, "output": w + "s"} for i, w in enumerate(WORDS)}
     test = {"1": {"input": "chair", "output": "chairs"}, "2": {"input": "hat", "output": "hats"}}
     (task / "induce.json").write_text(json.dumps({"examples": pool}))
     (task / "execute.json").write_text(json.dumps({"examples": test}))
+    return task
+
+
+def test_tiny_eval_end_to_end(tmp_path: Path) -> None:
+    _plural_task(tmp_path / "data")
     config = EvalConfig(
         tasks=("plural",),
         ks=(4,),
@@ -88,3 +98,13 @@ def test_tiny_eval_end_to_end(tmp_path: Path) -> None:
     rows = {r["selector"]: r for r in results["rows"]}
     assert rows["erase-centroid"]["n"] == 2 and rows["erase-centroid"]["accuracy"] == 1.0
     assert (config.out_dir / "accuracy.png").exists()
+
+
+def test_cached_centroid_prefix_computes_fewer_tokens(tmp_path: Path) -> None:
+    split = split_task(load_task(_plural_task(tmp_path)), seed=0)
+    scorer = LlamaCppScorer(load_llama("smollm2-135m", n_ctx=512, n_threads=2))
+    costs = llm_query_costs(
+        split, scorer, DeterministicFakeEmbedding(size=16), BenchConfig(k=4, llm_queries=2)
+    )
+    assert costs["centroid"]["evaluated_tokens"] < costs["random"]["evaluated_tokens"]
+    assert costs["random"]["evaluated_tokens"] == costs["random"]["prompt_tokens"]
