@@ -74,6 +74,9 @@ class LlamaCppEmbeddings(BaseModel, Embeddings):
                 n_batch=self.n_ctx,
                 n_ubatch=self.n_ctx,
                 n_threads=self.n_threads,
+                # Batch decoding defaults to every core, whose spinning threads stall badly
+                # on a busy machine; use the same thread count as single-token work.
+                n_threads_batch=self.n_threads,
                 n_gpu_layers=self.n_gpu_layers,
                 verbose=self.verbose,
             )

@@ -135,7 +135,13 @@ def load_llama(
     LangChain wrappers; ``kwargs`` go to ``Llama`` and override them."""
     import llama_cpp
 
-    params: dict[str, Any] = {**_LLAMA_DEFAULTS, "swa_full": True, **kwargs}
+    params: dict[str, Any] = {
+        **_LLAMA_DEFAULTS,
+        "swa_full": True,
+        # llama.cpp's batch default is every core, which stalls on a busy machine
+        "n_threads_batch": n_threads,
+        **kwargs,
+    }
     return llama_cpp.Llama(
         model_path=str(resolve_model_path(model)),
         n_ctx=n_ctx,

@@ -162,7 +162,6 @@ def sisa_accuracy(
     correct = [p in e.answers for p, e in zip(predictions, split.test, strict=True)]
     queries = split.test[: config.llm_queries]
     inner.embed_query("warm-up")  # loads the model on first use: not a per-query cost
-    _pin_batch_threads(inner, config.n_threads)
     start = time.perf_counter()
     for e in queries:
         inner.embed_query(e.input)
@@ -183,17 +182,6 @@ def sisa_accuracy(
         "embed_seconds_per_query": embed_seconds,
         "shards_seconds_per_query": heads_seconds,
     }
-
-
-def _pin_batch_threads(embeddings: Embeddings, n_threads: int | None) -> None:
-    """Give the embedding model's batch decoding `n_threads` threads too. LlamaCppEmbeddings
-    leaves llama.cpp's default (every core), whose spinning threads stall 10-200x on a busy
-    machine; drop this once it takes `n_threads_batch` itself."""
-    llama = getattr(embeddings, "_llama", None)
-    if n_threads is not None and llama is not None:
-        import llama_cpp
-
-        llama_cpp.llama_set_n_threads(llama.ctx, n_threads, n_threads)
 
 
 def llm_query_costs(
@@ -435,7 +423,6 @@ def run_bench(
             config.model,
             n_ctx=config.n_ctx,
             n_threads=config.n_threads,
-            n_threads_batch=config.n_threads,  # llama.cpp defaults it to every core
         )
     )
     llm = llm_query_costs(pool_split, scorer, embeddings, config)

@@ -403,7 +403,6 @@ def run_eval(
                 config.model,
                 n_ctx=config.n_ctx,
                 n_threads=config.n_threads,
-                n_threads_batch=config.n_threads,  # llama.cpp defaults it to every core
             )
         )
     if embeddings is None:
