@@ -32,7 +32,7 @@ from langchain_erase.core import (
 from langchain_erase.core.buckets import SelectionMode
 from langchain_erase.core.hashing import id_hash64, keyed_hash64, mix64
 from langchain_erase.core.projection import MAX_DIMENSION, normalize_rows
-from langchain_erase.core.qkmeans import MAX_P, squared_distances
+from langchain_erase.core.qkmeans import MAX_P, MAX_POINTS, squared_distances
 from langchain_erase.errors import (
     DuplicateExampleError,
     EmbeddingError,
@@ -309,6 +309,8 @@ class ERASEExampleSelector(BaseExampleSelector):
         required = sorted(set(self.input_keys or ()) | set(self.example_keys or ()))
         clean = [_validate_example(e, required) for e in examples]
         new_ids = self._new_ids(clean, ids)
+        if len(self._examples) + len(new_ids) > MAX_POINTS:
+            raise InvalidExampleError(f"a selector holds at most {MAX_POINTS} examples")
         if not clean:
             return []
         texts = [_text_of(e, self.input_keys) for e in clean]

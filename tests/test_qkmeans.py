@@ -167,6 +167,7 @@ def test_more_clusters_than_points_gives_fewer_clusters() -> None:
     [
         {"k": 0},
         {"k": -1},
+        {"k": 10**9},
         {"epsilon": 0.0},
         {"epsilon": -1.0},
         {"epsilon": float("nan")},

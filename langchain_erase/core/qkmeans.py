@@ -38,6 +38,10 @@ MAX_P = 64
 _SPLIT = 14
 #: Bound on |coordinate| (in units): projected unit vectors of D <= 8192 stay below it.
 MAX_COORD = 1 << 27
+#: Most points per fit: cluster sums (n * MAX_COORD) must stay exact in float64 bincounts.
+MAX_POINTS = 1 << 26
+#: Most clusters (demonstrations per prompt); far above any useful prompt.
+MAX_K = 1024
 _ASSIGN_CHUNK = 65536
 
 
@@ -70,8 +74,8 @@ class QKMeansParams:
     max_iter: int = 30
 
     def __post_init__(self) -> None:
-        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
-            raise ValueError(f"k must be a positive integer, got {self.k!r}")
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or not 1 <= self.k <= MAX_K:
+            raise ValueError(f"k must be a positive integer up to {MAX_K}, got {self.k!r}")
         if not (isinstance(self.epsilon, (int, float)) and np.isfinite(self.epsilon)):
             raise ValueError(f"epsilon must be a finite number, got {self.epsilon!r}")
         if not 1 <= self.epsilon * (1 << COORD_BITS) <= MAX_COORD / 8:
@@ -310,6 +314,8 @@ class QuantizedKMeans:
         n = len(ids)
         if len(set(ids)) != n:
             raise ValueError("duplicate ids")
+        if n > MAX_POINTS:
+            raise ValueError(f"at most {MAX_POINTS} points per selector, got {n}")
         _check_range(coords)
         self._coords = np.array(coords, dtype=np.int64).reshape(n, self.p)
         self._hashes = np.array(hashes, dtype=np.uint64).reshape(n)
