@@ -1,4 +1,4 @@
-"""Shared fixtures: task data from ../shared/datasets and a model-free embedding."""
+"""Shared fixtures: task data read in place from ../shared/datasets."""
 
 from __future__ import annotations
 
@@ -6,14 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from langchain_core.embeddings import DeterministicFakeEmbedding
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
-
-
-@pytest.fixture
-def fake_embeddings() -> DeterministicFakeEmbedding:
-    return DeterministicFakeEmbedding(size=32)
 
 
 @pytest.fixture(scope="session")

@@ -160,6 +160,8 @@ async def test_async_api_matches_sync() -> None:
     assert receipt.example_id == eid and eid not in sel.ids
     results = await asyncio.gather(*(sel.aselect_examples(q) for q in QUERIES))
     assert all(len(r) == 1 for r in results)
+    receipts = await sel.adelete_examples(sel.ids)
+    assert len(receipts) == 1 and len(sel) == 0
 
 
 def test_deletion_listeners_see_each_deleted_example_after_the_change() -> None:
