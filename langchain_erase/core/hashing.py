@@ -47,5 +47,9 @@ def mix64(
 
 
 def uniform_open01(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.float64]:
-    """Map 64-bit hashes to uniforms in the open interval (0, 1) (53 bits, never 0 or 1)."""
-    return ((values >> np.uint64(11)).astype(np.float64) + 0.5) * (2.0**-53)
+    """Map 64-bit hashes to uniforms in the open interval (0, 1), never 0 or 1.
+
+    52 bits plus one half: (2**52 - 0.5) * 2**-52 is still exactly representable (53 bits),
+    whereas with 53 bits the largest value would round up to 1.0.
+    """
+    return ((values >> np.uint64(12)).astype(np.float64) + 0.5) * (2.0**-52)
