@@ -1,0 +1,32 @@
+"""CachedEmbeddings: each text embedded once, and a resumed run sees identical vectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from langchain_core.embeddings import DeterministicFakeEmbedding
+
+from langchain_erase.evaluation.embedding_cache import CachedEmbeddings
+
+
+def test_texts_are_embedded_once_and_documents_and_queries_apart(tmp_path: Path) -> None:
+    inner = DeterministicFakeEmbedding(size=8)
+    cached = CachedEmbeddings(inner, tmp_path / "cache.npz")
+    first = cached.embed_documents(["a", "b", "a"])
+    assert cached.computed == 2 and first[0] == first[2] == inner.embed_documents(["a"])[0]
+    cached.embed_documents(["b", "a"])
+    assert cached.computed == 2
+    cached.embed_query("a")
+    assert cached.computed == 3  # queries are cached apart from documents
+
+    cached.save()
+    resumed = CachedEmbeddings(inner, tmp_path / "cache.npz")
+    assert resumed.embed_documents(["a", "b"]) == first[:2] and resumed.computed == 0
+    assert resumed.embed_query("a") == cached.embed_query("a") and resumed.computed == 0
+
+
+def test_without_a_path_nothing_is_written(tmp_path: Path) -> None:
+    cached = CachedEmbeddings(DeterministicFakeEmbedding(size=4))
+    cached.embed_documents(["x"])
+    cached.save()
+    assert list(tmp_path.iterdir()) == []
