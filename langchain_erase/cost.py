@@ -149,11 +149,12 @@ def break_even(first: MethodCost, second: MethodCost) -> BreakEven:
 def _methods(inputs: CostInputs) -> list[MethodCost]:
     icl, sisa = inputs.icl, inputs.sisa
     prefix_tokens = icl.prompt_tokens - icl.query_tokens
+    full_prompt_seconds = icl.prompt_tokens * icl.seconds_per_token + icl.answer_seconds
     return [
         MethodCost(
             name=f"ERASE ICL k={icl.k}",
             unlearn_seconds=icl.deletion_seconds,
-            infer_seconds=icl.prompt_tokens * icl.seconds_per_token + icl.answer_seconds,
+            infer_seconds=full_prompt_seconds,
         ),
         MethodCost(
             name=f"ERASE ICL k={icl.k}, cached centroid prefix",
@@ -164,7 +165,7 @@ def _methods(inputs: CostInputs) -> list[MethodCost]:
         MethodCost(
             name=f"ICL k={icl.k}, refit on every deletion",
             unlearn_seconds=icl.fit_seconds,
-            infer_seconds=icl.prompt_tokens * icl.seconds_per_token + icl.answer_seconds,
+            infer_seconds=full_prompt_seconds,
         ),
         MethodCost(
             name=f"SISA S={sisa.shards} R={sisa.slices}",
