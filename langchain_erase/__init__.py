@@ -10,6 +10,7 @@ from langchain_erase.errors import (
     DuplicateExampleError,
     EmbeddingError,
     ERASEError,
+    ForkedProcessError,
     InputTooLongError,
     InvalidExampleError,
     InvalidParameterError,
@@ -17,6 +18,7 @@ from langchain_erase.errors import (
     ModelNotFoundError,
     StateFileError,
     StoreLockedError,
+    StoreUnavailableError,
     UnknownExampleError,
 )
 from langchain_erase.example_selectors import ERASEExampleSelector, default_example_id
@@ -31,6 +33,7 @@ __all__ = [
     "ERASEError",
     "ERASEExampleSelector",
     "EmbeddingError",
+    "ForkedProcessError",
     "InputTooLongError",
     "InvalidExampleError",
     "InvalidParameterError",
@@ -39,6 +42,7 @@ __all__ = [
     "ModelNotFoundError",
     "StateFileError",
     "StoreLockedError",
+    "StoreUnavailableError",
     "UnknownExampleError",
     "__version__",
     "default_example_id",

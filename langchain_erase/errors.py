@@ -7,6 +7,7 @@ __all__ = [
     "DuplicateExampleError",
     "ERASEError",
     "EmbeddingError",
+    "ForkedProcessError",
     "InputTooLongError",
     "InvalidExampleError",
     "InvalidParameterError",
@@ -14,6 +15,7 @@ __all__ = [
     "ModelNotFoundError",
     "StateFileError",
     "StoreLockedError",
+    "StoreUnavailableError",
     "UnknownExampleError",
 ]
 
@@ -53,6 +55,19 @@ class StateFileError(ERASEError, ValueError):
 class StoreLockedError(StateFileError):
     """The store is already open in another process or connection: one opener at a time,
     because two writers would each refit from a state the other is changing."""
+
+
+class ForkedProcessError(StateFileError):
+    """The store was opened in another process (this one is a fork of it): a forked child
+    must not share its parent's database connections. Open the selector again in each
+    worker process, after the fork."""
+
+
+class StoreUnavailableError(ERASEError, ConnectionError):
+    """The database server cannot be reached (connection lost, server restarting or
+    down). Nothing was changed by the failed call, unless the message says that the
+    outcome of a write is unknown; the next call that reaches the server catches up with
+    the committed log, so no committed change is lost."""
 
 
 class InputTooLongError(EmbeddingError):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pg_helpers import POSTGRES_URL_ENV, PgTestServer, create_database
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
@@ -18,3 +21,39 @@ def sentiment_examples() -> list[dict[str, str]]:
         pytest.fail(f"task data missing: {path} (../shared must sit beside the repo)")
     rows = json.loads(path.read_text())["examples"].values()
     return [{"input": r["input"], "output": r["output"]} for r in rows]
+
+
+# -- storage backends -------------------------------------------------------------------------
+# Every test run uses a real PostgreSQL: a private pgserver instance (PostgreSQL 16 from a
+# wheel, started in a temp directory; as root it runs the server under its own system user),
+# or the server named by ERASE_TEST_POSTGRES_URL. Nothing is mocked or skipped.
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgTestServer]:
+    """A private PostgreSQL server for the whole session (its data directory is ours to read)."""
+    server = PgTestServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(pg_server: PgTestServer) -> str:
+    """URL of the server the PostgreSQL tests use: ERASE_TEST_POSTGRES_URL or the private one."""
+    return os.environ.get(POSTGRES_URL_ENV) or pg_server.url()
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> str:
+    """A fresh, empty database on the test server (one per test)."""
+    return create_database(postgres_server_url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store target of each backend: a SQLite file path, or a URL of a fresh PostgreSQL
+    database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.db")
+    url: str = request.getfixturevalue("postgres_url")
+    return url
