@@ -653,7 +653,7 @@ class SqliteBackend:
     @staticmethod
     def _os_error(path: Path, err: OSError) -> ERASEError:
         reason = _os_reason(err) or str(err)
-        if err.errno in (errno.ENAMETOOLONG, errno.ENOENT, errno.ENOTDIR, errno.EISDIR):
+        if err.errno in (errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR):
             return InvalidParameterError(f"cannot create store {path}: {reason}")
         return StoreUnavailableError(f"cannot open store {path}: {reason}")
 
