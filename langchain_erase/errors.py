@@ -7,12 +7,14 @@ __all__ = [
     "DuplicateExampleError",
     "ERASEError",
     "EmbeddingError",
+    "EmbeddingModelMismatchError",
     "ForkedProcessError",
     "InputTooLongError",
     "InvalidExampleError",
     "InvalidParameterError",
     "ModelConversionError",
     "ModelNotFoundError",
+    "StaleSnapshotError",
     "StateFileError",
     "StoreLockedError",
     "StoreUnavailableError",
@@ -53,21 +55,7 @@ class StateFileError(ERASEError, ValueError):
 
 
 class StoreLockedError(StateFileError):
-    """The store is already open in another process or connection: one opener at a time,
-    because two writers would each refit from a state the other is changing."""
-
-
-class ForkedProcessError(StateFileError):
-    """The store was opened in another process (this one is a fork of it): a forked child
-    must not share its parent's database connections. Open the selector again in each
-    worker process, after the fork."""
-
-
-class StoreUnavailableError(ERASEError, ConnectionError):
-    """The database server cannot be reached (connection lost, server restarting or
-    down). Nothing was changed by the failed call, unless the message says that the
-    outcome of a write is unknown; the next call that reaches the server catches up with
-    the committed log, so no committed change is lost."""
+    """The store stayed locked by another process's write longer than the busy timeout."""
 
 
 class InputTooLongError(EmbeddingError):
@@ -83,3 +71,23 @@ class ModelNotFoundError(ERASEError, FileNotFoundError):
 class ModelConversionError(ERASEError, ValueError):
     """A checkpoint cannot be converted to GGUF (unexpected tensors, inconsistent vocabulary),
     or a converted file does not match its checksum."""
+
+
+class StoreUnavailableError(StateFileError):
+    """The store exists but cannot be used right now: a read-only or immutable file, a full
+    disk, missing permissions, or a lost database connection. The store is not damaged."""
+
+
+class EmbeddingModelMismatchError(ERASEError, ValueError):
+    """The embedding model differs from the one the store was built with (another dimension,
+    or other embeddings of the fixed probe texts)."""
+
+
+class ForkedProcessError(ERASEError, RuntimeError):
+    """A store opened in one process was used in a forked child: each process must open its
+    own (for example in the worker's start hook, not before a pre-forking server forks)."""
+
+
+class StaleSnapshotError(StateFileError):
+    """A snapshot of a store-backed selector is older than the store's change log (loading
+    it would bring back examples deleted since), or cannot be checked against its store."""

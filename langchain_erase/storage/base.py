@@ -160,7 +160,10 @@ class WriteTxn(Protocol):
         ...
 
     def clear_static(self) -> None:
-        """Forget dimension and projection (the set became empty); the fingerprint stays."""
+        """Forget dimension, projection and fingerprint (the set became empty).
+
+        An emptied set accepts another embedding model, as a fresh set would.
+        """
         ...
 
     def insert(self, rows: Sequence[ExampleRow], changes: Sequence[ChangeRecord]) -> None:
