@@ -261,9 +261,11 @@ class PostgresWriteTxn(_Reader):
         )
 
     def clear_static(self) -> None:
-        """Forget dimension and projection (the set became empty); the fingerprint stays."""
+        """Forget dimension, projection and fingerprint (the set became empty): an emptied
+        set accepts another embedding model, as a fresh one would."""
         self._conn.execute(
-            "UPDATE erase_sets SET dimension = NULL, projection = NULL WHERE name = %s",
+            "UPDATE erase_sets SET dimension = NULL, projection = NULL, fingerprint = NULL "
+            "WHERE name = %s",
             (self.name,),
         )
 
@@ -375,16 +377,17 @@ class PostgresBackend(_Reader):
         self._pool_size = max(1, pool_size)
         self._timeout = timeout
         self._pool_lock = threading.Lock()
-        self._pool = self._new_pool()
+        pool = self._new_pool()
+        self._pool: ConnectionPool | None = pool
         try:
-            self._pool.open(wait=True, timeout=timeout)
-            with self._pool.connection() as conn:
+            pool.open(wait=True, timeout=timeout)
+            with pool.connection() as conn:
                 _migrate(conn)
         except psycopg.OperationalError as exc:
-            self._pool.close()
+            pool.close()
             raise _unavailable(exc, "open") from None
         except BaseException:
-            self._pool.close()
+            pool.close()
             raise
 
     # -- plumbing -----------------------------------------------------------------------
@@ -411,14 +414,34 @@ class PostgresBackend(_Reader):
             name=f"langchain-erase:{self.name}",
         )
 
-    def _renew_pool(self, failed: ConnectionPool) -> None:
-        """Replace a pool whose connections failed by a fresh one (after a server restart
-        every pooled connection is dead, and the old pool's reconnection backs off)."""
+    @contextmanager
+    def _connection(self) -> Iterator[tuple[ConnectionPool, psycopg.Connection[Any]]]:
+        """A pooled connection. After a failure the pool was dropped: a direct connection
+        first probes the server (failing at once while it is down, where a pool would wait
+        and back off), then a fresh pool is opened."""
+        pool = self._pool
+        if pool is None:
+            with self._pool_lock:
+                if self._closed:
+                    raise StateFileError(f"{self.describe()} is closed")
+                if self._pool is None:
+                    psycopg.connect(
+                        self._url, connect_timeout=max(2, int(self._timeout))
+                    ).close()
+                    fresh = self._new_pool()
+                    fresh.open(wait=True, timeout=self._timeout)
+                    self._pool = fresh
+                pool = self._pool
+        with pool.connection() as conn:
+            yield pool, conn
+
+    def _drop_pool(self, failed: ConnectionPool | None) -> None:
+        """Forget a pool whose connection failed (after a server restart every pooled
+        connection is dead); the next call probes the server and opens a new one."""
         with self._pool_lock:
-            if self._pool is not failed or self._closed:
+            if failed is None or self._pool is not failed:
                 return
-            self._pool = self._new_pool()
-            self._pool.open(wait=False)
+            self._pool = None
         # Closing waits for the old pool's threads: do it aside, not in the caller's call.
         threading.Thread(target=failed.close, name="erase-pool-close", daemon=True).start()
 
@@ -427,12 +450,12 @@ class PostgresBackend(_Reader):
         for attempt in range(2):
             pool = self._pool
             try:
-                with pool.connection() as conn:
+                with self._connection() as (pool, conn):
                     return fn(conn)
             except psycopg.OperationalError as exc:  # PoolTimeout included
+                self._drop_pool(pool)
                 if attempt:
                     raise _unavailable(exc, what) from None
-                self._renew_pool(pool)  # then retry once, transparently
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- StorageBackend -----------------------------------------------------------------
@@ -483,8 +506,9 @@ class PostgresBackend(_Reader):
             The stored header (another process's, if it created the set first).
         """
         self._check()
+        pool = self._pool
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with self._connection() as (pool, conn), conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                 exists = conn.execute(
                     "SELECT 1 FROM erase_sets WHERE name = %s", (self.name,)
@@ -504,6 +528,7 @@ class PostgresBackend(_Reader):
                     )
                     _create_partition(conn, self.name)
         except psycopg.OperationalError as exc:
+            self._drop_pool(pool)
             raise _unavailable(exc, "create") from None
         stored = self.read_header()
         if stored is None:  # pragma: no cover - the row was committed just above
@@ -577,7 +602,7 @@ class PostgresBackend(_Reader):
         committing = False
         pool = self._pool
         try:
-            with pool.connection() as conn:
+            with self._connection() as (pool, conn):
                 try:
                     with conn.transaction():
                         head = self._head(conn, lock=True)
@@ -592,9 +617,14 @@ class PostgresBackend(_Reader):
                         self._note_residue()
                     raise
         except psycopg.OperationalError as exc:
-            self._renew_pool(pool)
+            self._drop_pool(pool)
             if not (committing and txn is not None and self._committed(txn)):
                 raise self._write_failure(exc, committing) from None
+        except psycopg.Error as exc:  # refused by the server (constraint, disk full, ...)
+            raise StateFileError(
+                f"could not write the store {self.describe()}: {type(exc).__name__} "
+                f"(SQLSTATE {exc.sqlstate})"
+            ) from None
         assert txn is not None
         if txn.deleted:
             self._erase()
@@ -676,7 +706,10 @@ class PostgresBackend(_Reader):
             return
         if self._listener is not None:
             self._listener.close()
-        self._pool.close()
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
     # -- erasure ------------------------------------------------------------------------
 
@@ -684,7 +717,7 @@ class PostgresBackend(_Reader):
         """A rolled back transaction had inserted rows: their dead tuples hold the refused
         text until the partition is rewritten. Count it, then erase."""
         try:
-            with self._pool.connection() as conn:
+            with self._connection() as (_, conn):
                 conn.execute(
                     "UPDATE erase_sets SET erase_needed = erase_needed + 1 WHERE name = %s",
                     (self.name,),
@@ -701,7 +734,7 @@ class PostgresBackend(_Reader):
             was lost (`erasure_pending()` stays True and the next write retries).
         """
         try:
-            with self._pool.connection() as conn:
+            with self._connection() as (_, conn):
                 row = conn.execute(
                     "SELECT erase_needed FROM erase_sets WHERE name = %s", (self.name,)
                 ).fetchone()
