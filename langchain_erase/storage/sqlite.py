@@ -468,18 +468,20 @@ class SqliteBackend:
         Returns:
             A context manager yielding the transaction.
         """
-        with self._transaction() as conn:
-            txn = _Txn(self, conn)
-            try:
-                yield txn
-            except BaseException:
-                if txn.wrote:
-                    self._pending = True  # pages of the refused write may sit in the WAL
-                raise
-            if txn.deleted:
-                self._pending = True
-        if self._pending:
-            self._erase()
+        try:
+            with self._transaction() as conn:
+                txn = _Txn(self, conn)
+                try:
+                    yield txn
+                except BaseException:
+                    if txn.wrote:
+                        self._pending = True  # pages of the refused write may be in the WAL
+                    raise
+                if txn.deleted:
+                    self._pending = True
+        finally:
+            if self._pending and self._conn is not None:
+                self._erase()
 
     def erasure_pending(self) -> bool:
         """Returns:
@@ -673,12 +675,12 @@ class SqliteBackend:
 
 
 def open_sqlite_backend(
-    path: Path, name: str, log_key: bytes | None
+    target: str | os.PathLike[str], name: str, log_key: bytes | None
 ) -> tuple[SqliteBackend, bytes]:
     """Open the SQLite backend and resolve its log key.
 
     Args:
-        path: Database file path (refused unless a real path: see `check_store_path`).
+        target: Database file path (refused unless a real path: see `check_store_path`).
         name: Example-set name.
         log_key: The log key, or None to use (creating it, mode 0600) the key file
             ``<path>.key`` beside the database.
@@ -686,7 +688,7 @@ def open_sqlite_backend(
     Returns:
         The backend and the log key.
     """
-    path = check_store_path(path)
+    path = check_store_path(target)
     if path.is_dir():
         raise InvalidParameterError(f"cannot create store {path}: the path is a directory")
     try:
