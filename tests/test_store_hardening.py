@@ -3,6 +3,7 @@ reproduces (data loss, privacy leaks, crashes) and failed on the single-process 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -10,6 +11,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from langchain_erase import (
     ForkedProcessError,
     InvalidParameterError,
     StateFileError,
+    StoreUnavailableError,
     UnknownExampleError,
 )
 from langchain_erase.storage import id_key
@@ -292,3 +295,75 @@ def test_erasure_waits_for_readers_and_says_so(tmp_path: Path) -> None:
     assert secret not in store_bytes(tmp_path)
     assert sel.delete_example(sel.ids[0]).erasure_complete is True
     sel.close()
+
+
+def _make_unwritable(path: Path) -> Callable[[], None]:
+    """Make `path` unwritable (chattr +i as root, whom permissions do not stop; chmod
+    otherwise); returns the undo."""
+    if os.geteuid() != 0:
+        path.chmod(0o400)
+        return lambda: path.chmod(0o600)
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("running as root without chattr: cannot make a file unwritable")
+    return lambda: subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_an_immutable_store_is_called_corrupted(tmp_path: Path) -> None:
+    """Issue: an immutable (or read-only) file on reopen said "corrupted or not a store",
+    inviting an operator to throw a healthy store away."""
+    path = tmp_path / "s.db"
+    opened(path, 5).close()
+    before = path.read_bytes()
+    undo = _make_unwritable(path)
+    try:
+        with pytest.raises(StoreUnavailableError, match="read-only or immutable") as info:
+            ERASEExampleSelector.open(path, fake())
+        assert "damaged" not in str(info.value)
+    finally:
+        undo()
+    assert path.read_bytes() == before
+    back = ERASEExampleSelector.open(path, fake())
+    assert len(back) == 5 and back.verify()
+    back.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB file system (tmpfs; needs root)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip("needs permission to mount a small tmpfs")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_a_full_disk_says_corrupted_and_keeps_the_refused_batch(small_disk: Path) -> None:
+    """Issue: on a full disk the refused batch stayed in the WAL after close() and reopening
+    said "corrupted". Now: StoreUnavailableError naming the full disk, nothing left behind."""
+    path = small_disk / "s.db"
+    sel = opened(path, 20)
+    big = [{"input": f"<full-{i:03d}> " + "x" * 20_000, "output": "y"} for i in range(200)]
+    with pytest.raises(StoreUnavailableError, match="disk is full"):
+        sel.add_examples(big)
+    assert len(sel) == 20 and sel.verify()
+    assert b"<full-" not in store_bytes(small_disk)
+    sel.close()
+    filler = small_disk / "filler"
+    with filler.open("wb") as handle, contextlib.suppress(OSError):
+        while True:
+            handle.write(b"\0" * 65536)
+            handle.flush()
+    with pytest.raises(StoreUnavailableError) as info:
+        ERASEExampleSelector.open(small_disk / "new.db", fake())
+    assert "damaged" not in str(info.value)
+    assert not (small_disk / "new.db").exists()
+    filler.unlink()
+    back = ERASEExampleSelector.open(path, fake())
+    assert len(back) == 20 and back.verify()
+    back.close()
