@@ -507,19 +507,6 @@ class SqliteBackend:
         self._erase()
         return not self._pending
 
-    def deletion_log(self) -> list[dict[str, Any]]:
-        """The audit log of deletions: change-record fields, oldest first, never content.
-
-        Returns:
-            One dict per deleted example (position, id_key, digest_after, time, refit,
-            reason, iteration, seconds).
-        """
-        return [
-            {name: getattr(change, name) for name in _CHANGE_COLUMNS.split(", ")}
-            for change in self.changes_after(0)
-            if change.op == "delete"
-        ]
-
     def close(self) -> None:
         """Close the connection; later calls raise StateFileError."""
         if self._conn is not None and os.getpid() == self._pid:
