@@ -498,15 +498,6 @@ class SqliteBackend:
         True if the last erasure checkpoint could not complete (readers held the WAL)."""
         return self._pending
 
-    def complete_erasure(self) -> bool:
-        """Retry the erasure checkpoint now (within `ERASURE_BOUND_S`).
-
-        Returns:
-            True if nothing is pending any more.
-        """
-        self._erase()
-        return not self._pending
-
     def close(self) -> None:
         """Close the connection; later calls raise StateFileError."""
         if self._conn is not None and os.getpid() == self._pid:
