@@ -8,6 +8,7 @@ store through `langchain_erase.replica.Replica` over a backend from `langchain_e
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -807,6 +808,24 @@ class ERASEExampleSelector(BaseExampleSelector):
     def consistency_repairs(self) -> int:
         """How often catching up found a digest mismatch and refitted from the rows."""
         return 0 if self._replica is None else self._replica.repairs
+
+    def deletion_log(self) -> list[dict[str, Any]]:
+        """The store's audit log of deletions, oldest first; never example content.
+
+        Returns:
+            One dict per deletion with the change-record fields (position, op, id_key: the
+            keyed HMAC of the id, digest_after, time, refit, reason, iteration, seconds);
+            an empty list without a store.
+        """
+        with self._lock:
+            if self._replica is None:
+                return []
+            self._check_open()
+            return [
+                dataclasses.asdict(change)
+                for change in self._replica.backend.changes_after(0)
+                if change.op == "delete"
+            ]
 
     def sync(self) -> int | None:
         """Catch up with the store now.

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from pg_helpers import POSTGRES_URL_ENV, PgTestServer, create_database
 
+from langchain_erase.storage import LOG_KEY_ENV
+
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
@@ -50,10 +52,17 @@ def postgres_url(postgres_server_url: str) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def backend_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A store target of each backend: a SQLite file path, or a URL of a fresh PostgreSQL
-    database."""
+def backend_target(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Where a shared store lives, one parameter per storage backend.
+
+    SQLite: a file in the test's temporary directory (its log key is the key file beside
+    it). PostgreSQL: a fresh database on the test server, with the log key in
+    LANGCHAIN_ERASE_LOG_KEY so that subprocesses share it.
+    """
     if request.param == "sqlite":
         return str(tmp_path / "store.db")
+    monkeypatch.setenv(LOG_KEY_ENV, "test-log-key")
     url: str = request.getfixturevalue("postgres_url")
     return url
