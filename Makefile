@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check langchain_erase tests integration_tests benchmarks
+	$(VENV)/bin/ruff check langchain_erase tests integration_tests benchmarks examples
 	$(VENV)/bin/mypy
 
 unit: $(STAMP)
