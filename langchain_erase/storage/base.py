@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = [
     "ChangeNotifier",
@@ -35,7 +34,6 @@ __all__ = [
     "StoreHeader",
     "WriteTxn",
     "id_key",
-    "wait_for_change",
 ]
 
 ChangeOp = Literal["add", "delete"]
@@ -266,10 +264,11 @@ class StorageBackend(Protocol):
         ...
 
 
+@runtime_checkable
 class ChangeNotifier(Protocol):
     """Optional capability of a backend: block until another process commits a change
-    (PostgreSQL: LISTEN/NOTIFY). The eventual-consistency follower calls it through
-    `wait_for_change`, which polls `changed()` for backends without it."""
+    (PostgreSQL: LISTEN/NOTIFY). The eventual-consistency follower waits on it (outside the
+    selector's lock, so it must use its own connection); backends without it are polled."""
 
     def wait_for_change(self, timeout: float) -> bool:
         """Args:
@@ -279,27 +278,3 @@ class ChangeNotifier(Protocol):
             True if something may have been committed since the previous call (also on
             the first call, which subscribes)."""
         ...
-
-
-def wait_for_change(backend: StorageBackend, timeout: float, poll_interval: float = 0.05) -> bool:
-    """Wait for a change of `backend` by notification where it has them, else by polling.
-
-    Args:
-        backend: An open backend.
-        timeout: Most seconds to wait.
-        poll_interval: Seconds between `changed()` checks when polling.
-
-    Returns:
-        True if something may have been committed (then catch up), False on timeout.
-    """
-    notifier = getattr(backend, "wait_for_change", None)
-    if notifier is not None:
-        return bool(notifier(timeout))
-    deadline = time.monotonic() + timeout
-    while True:
-        if backend.changed():
-            return True
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        time.sleep(min(poll_interval, left))

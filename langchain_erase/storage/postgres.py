@@ -100,9 +100,7 @@ _CONTENT_COLUMNS = ("id", "example", "vector")
 # (the deletion is committed; erasure_pending() then says so and the next write retries).
 _ERASE_LOCK_TIMEOUT_MS = 10_000
 
-_CHANGE_COLUMNS = (
-    "position, op, id_key, digest_after, time, refit, reason, iteration, seconds"
-)
+_CHANGE_COLUMNS = "position, op, id_key, digest_after, time, refit, reason, iteration, seconds"
 
 
 def _canonical(value: Any) -> str:
@@ -195,13 +193,11 @@ class _Reader:
         ).fetchall()
         return [_change(row) for row in rows]
 
-    def _rows_added_after(
-        self, conn: psycopg.Connection[Any], position: int
-    ) -> list[ExampleRow]:
+    def _rows_added_after(self, conn: psycopg.Connection[Any], position: int) -> list[ExampleRow]:
         with conn.cursor(binary=True) as cur:
             cur.execute(
                 "SELECT id, example, vector FROM erase_examples WHERE name = %s "
-                "AND added_at > %s ORDER BY id COLLATE \"C\"",
+                'AND added_at > %s ORDER BY id COLLATE "C"',
                 (self.name, position),
             )
             return [ExampleRow(row[0], row[1], bytes(row[2])) for row in cur.fetchall()]
@@ -425,9 +421,7 @@ class PostgresBackend(_Reader):
                 if self._closed:
                     raise StateFileError(f"{self.describe()} is closed")
                 if self._pool is None:
-                    psycopg.connect(
-                        self._url, connect_timeout=max(2, int(self._timeout))
-                    ).close()
+                    psycopg.connect(self._url, connect_timeout=max(2, int(self._timeout))).close()
                     fresh = self._new_pool()
                     fresh.open(wait=True, timeout=self._timeout)
                     self._pool = fresh
@@ -478,8 +472,7 @@ class PostgresBackend(_Reader):
 
         def query(conn: psycopg.Connection[Any]) -> StoreHeader | None:
             row = conn.execute(
-                "SELECT params, dimension, projection, fingerprint FROM erase_sets "
-                "WHERE name = %s",
+                "SELECT params, dimension, projection, fingerprint FROM erase_sets WHERE name = %s",
                 (self.name,),
             ).fetchone()
             if row is None:
@@ -563,9 +556,7 @@ class PostgresBackend(_Reader):
 
         Returns:
             Rows still present whose add record has a larger position, ordered by id."""
-        return self._read(
-            "rows_added_after", lambda conn: self._rows_added_after(conn, position)
-        )
+        return self._read("rows_added_after", lambda conn: self._rows_added_after(conn, position))
 
     def snapshot(self) -> tuple[list[ExampleRow], int, str]:
         """Returns:
@@ -743,9 +734,7 @@ class PostgresBackend(_Reader):
                 conn.execute(f"SET lock_timeout = {_ERASE_LOCK_TIMEOUT_MS}")
                 try:
                     conn.execute(
-                        sql.SQL("VACUUM FULL {}").format(
-                            sql.Identifier(partition_name(self.name))
-                        )
+                        sql.SQL("VACUUM FULL {}").format(sql.Identifier(partition_name(self.name)))
                     )
                 finally:
                     conn.execute("RESET lock_timeout")

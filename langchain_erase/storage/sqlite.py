@@ -366,7 +366,9 @@ class SqliteBackend:
                 f"{self.path} has store version {meta.get('version')!r}; this "
                 f"langchain-erase reads version {STORE_VERSION}"
             )
-        self._checkpoint()  # a crash may have left frames of a refused write in the WAL
+        # A crash may have left frames of a refused write in the WAL: erase them now, or with
+        # this process's first write.
+        self._pending = not self._checkpoint()
 
     # ----------------------------------------------------------------- protocol
     def describe(self) -> str:
@@ -622,7 +624,7 @@ class SqliteBackend:
         conn.execute("PRAGMA busy_timeout=0")
         try:
             busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        except sqlite3.OperationalError:
+        except sqlite3.Error:  # busy, full disk, I/O error: the erasure stays pending
             busy = 1
         finally:
             conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
