@@ -326,3 +326,35 @@ def test_a_role_that_may_not_vacuum_leaves_the_erasure_pending_until_the_owner_w
     assert not other.erasure_pending()
     other.close()
     owner.close()
+
+
+def test_wal_keeps_deleted_rows_until_its_segments_are_removed(pg_server: PgTestServer) -> None:
+    """The limit documented in reliability.md, and the documented way to end it: the WAL
+    holds an added row until its segment is gone; with wal_recycle = off, switching the
+    segment and checkpointing (twice) removes it."""
+    url = create_database(pg_server.url())
+    store = PostgresBackend(url, "s")
+    store.create(HEADER)
+    rows = marked_rows("w", 20)
+    add(store, rows)
+    delete(store, [r.id for r in rows])
+    wal = pg_server.data_dir / "pg_wal"
+
+    def in_wal() -> int:
+        data = b"".join(p.read_bytes() for p in sorted(wal.glob("0*")))
+        return sum(m in data for m in markers(rows))
+
+    assert pg_server.residue(url, markers(rows)) == {}  # the relation files are clean ...
+    assert in_wal() > 0  # ... the WAL is not
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET wal_recycle = off")
+        conn.execute("SELECT pg_reload_conf()")
+        try:
+            for _ in range(2):
+                conn.execute("SELECT pg_switch_wal()")
+                conn.execute("CHECKPOINT")
+            assert in_wal() == 0
+        finally:
+            conn.execute("ALTER SYSTEM RESET wal_recycle")
+            conn.execute("SELECT pg_reload_conf()")
+    store.close()
