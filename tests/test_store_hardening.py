@@ -367,3 +367,13 @@ def test_a_full_disk_says_corrupted_and_keeps_the_refused_batch(small_disk: Path
     back = ERASEExampleSelector.open(path, fake())
     assert len(back) == 20 and back.verify()
     back.close()
+
+
+def test_a_postgres_store_without_a_log_key_is_refused_before_connecting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server store has no place for a key file: the key must be given (or in the
+    environment), else processes could not match each other's log entries."""
+    monkeypatch.delenv("LANGCHAIN_ERASE_LOG_KEY", raising=False)
+    with pytest.raises(InvalidParameterError, match="log key"):
+        ERASEExampleSelector.open("postgresql://nowhere.invalid/db", fake())
