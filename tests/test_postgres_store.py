@@ -21,7 +21,7 @@ from langchain_erase.errors import (
     UnknownExampleError,
 )
 from langchain_erase.storage.base import ChangeRecord, ExampleRow, StoreHeader, id_key
-from langchain_erase.storage.postgres import SCHEMA_VERSION, PostgresBackend
+from langchain_erase.storage.postgres import SCHEMA_VERSION, PostgresBackend, describe_url
 
 KEY = b"test-log-key"
 HEADER = StoreHeader(params={"k": 2, "seed": 0}, dimension=None, projection=None, fingerprint=None)
@@ -358,3 +358,9 @@ def test_wal_keeps_deleted_rows_until_its_segments_are_removed(pg_server: PgTest
             conn.execute("ALTER SYSTEM RESET wal_recycle")
             conn.execute("SELECT pg_reload_conf()")
     store.close()
+
+
+def test_descriptions_never_show_the_password() -> None:
+    text = describe_url("postgresql://app:s3cret@db.example:5433/prod?sslmode=require", "t")
+    assert text == "postgresql://app@db.example:5433/prod (set 't')"
+    assert "s3cret" not in describe_url("postgresql://app:s3cret@[bad", "t")

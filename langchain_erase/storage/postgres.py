@@ -47,7 +47,14 @@ from langchain_erase.errors import (
 )
 from langchain_erase.storage.base import ChangeRecord, ExampleRow, StoreHeader
 
-__all__ = ["SCHEMA_VERSION", "PostgresBackend", "open_postgres_backend"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "PostgresBackend",
+    "channel_name",
+    "describe_url",
+    "open_postgres_backend",
+    "partition_name",
+]
 
 T = TypeVar("T")
 
@@ -128,6 +135,23 @@ def channel_name(name: str) -> str:
     Returns:
         The LISTEN/NOTIFY channel on which every commit to the set is announced."""
     return "erase_" + _name_hash(name)
+
+
+def describe_url(url: str, name: str) -> str:
+    """Args:
+        url: A PostgreSQL URL (possibly with a password).
+        name: The example set.
+
+    Returns:
+        ``postgresql://user@host:port/db (set 'name')``: never the password or other options."""
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return f"PostgreSQL store (set {name!r})"
+    where = f"{info.get('user', '')}@{info.get('host', '')}"
+    if info.get("port"):
+        where += f":{info['port']}"
+    return f"postgresql://{where}/{info.get('dbname', '')} (set {name!r})"
 
 
 def _unavailable(exc: BaseException, what: str) -> StoreUnavailableError:
@@ -457,14 +481,7 @@ class PostgresBackend(_Reader):
     def describe(self) -> str:
         """Returns:
         The server and database (never the password) and the set name."""
-        try:
-            info = conninfo_to_dict(self._url)
-        except psycopg.ProgrammingError:
-            return f"PostgreSQL store (set {self.name!r})"
-        where = f"{info.get('user', '')}@{info.get('host', '')}"
-        if info.get("port"):
-            where += f":{info['port']}"
-        return f"postgresql://{where}/{info.get('dbname', '')} (set {self.name!r})"
+        return describe_url(self._url, self.name)
 
     def read_header(self) -> StoreHeader | None:
         """Returns:
