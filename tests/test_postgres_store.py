@@ -364,3 +364,27 @@ def test_descriptions_never_show_the_password() -> None:
     text = describe_url("postgresql://app:s3cret@db.example:5433/prod?sslmode=require", "t")
     assert text == "postgresql://app@db.example:5433/prod (set 't')"
     assert "s3cret" not in describe_url("postgresql://app:s3cret@[bad", "t")
+
+
+def test_an_older_snapshot_keeps_the_erasure_pending_until_it_ends(
+    pg_server: PgTestServer,
+) -> None:
+    """A transaction that still sees the deleted rows (a long report, pg_dump) makes
+    VACUUM FULL copy them: the erasure must be reported pending, then completed."""
+    url = create_database(pg_server.url())
+    store = PostgresBackend(url, "s")
+    store.create(HEADER)
+    rows = marked_rows("o", 10)
+    add(store, rows)
+    gone = markers(rows[:5])
+    with psycopg.connect(url, autocommit=True) as reader:
+        reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        reader.execute("SELECT count(*) FROM erase_changes")  # a snapshot, not on the rows
+        delete(store, [r.id for r in rows[:5]])
+        assert store.erasure_pending()
+        assert pg_server.residue(url, gone)  # what "pending" means: the bytes are there
+        reader.execute("ROLLBACK")
+    add(store, [row("next")])  # the next write completes the erasure first
+    assert not store.erasure_pending()
+    assert pg_server.residue(url, gone) == {}
+    store.close()
