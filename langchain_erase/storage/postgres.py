@@ -792,6 +792,7 @@ def _older_snapshot_exists(conn: psycopg.Connection[Any], xid: str) -> bool:
         """SELECT EXISTS (
                SELECT 1 FROM pg_stat_activity
                WHERE pid <> pg_backend_pid()
+                 AND (datid IS NULL OR datname = current_database())
                  AND (age(backend_xmin) >= age(%(x)s::xid) OR age(backend_xid) >= age(%(x)s::xid)))
            OR EXISTS (
                SELECT 1 FROM pg_replication_slots
