@@ -388,3 +388,16 @@ def test_an_older_snapshot_keeps_the_erasure_pending_until_it_ends(
     assert not store.erasure_pending()
     assert pg_server.residue(url, gone) == {}
     store.close()
+
+
+def test_a_write_whose_session_is_killed_commits_nothing(backend: PostgresBackend) -> None:
+    add(backend, [row("a")])
+    url = backend._url
+    killed = pytest.raises(StoreUnavailableError, match="nothing was committed")
+    with killed, backend.write() as txn:
+        txn.insert([row("b")], [change(2, "add", "b")])
+        with psycopg.connect(url, autocommit=True) as admin:  # an operator's kill
+            admin.execute("SELECT pg_terminate_backend(%s)", (txn._conn.info.backend_pid,))
+    assert backend.head() == (1, "d1") and [r.id for r in backend.snapshot()[0]] == ["a"]
+    add(backend, [row("c")])  # the next write works on a fresh connection
+    assert backend.head() == (2, "d2")

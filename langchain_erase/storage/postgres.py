@@ -632,8 +632,9 @@ class PostgresBackend(_Reader):
                     raise
         except psycopg.OperationalError as exc:
             self._drop_pool(pool)
-            if not (committing and txn is not None and self._committed(txn)):
-                raise self._write_failure(exc, committing) from None
+            outcome = self._committed(txn) if committing and txn is not None else False
+            if outcome is not True:
+                raise self._write_failure(exc, outcome) from None
         except psycopg.Error as exc:  # refused by the server (constraint, disk full, ...)
             raise StateFileError(
                 f"could not write the store {self.describe()}: {type(exc).__name__} "
@@ -643,25 +644,29 @@ class PostgresBackend(_Reader):
         if txn.deleted:
             self._erase()
 
-    def _committed(self, txn: PostgresWriteTxn) -> bool:
-        """After a connection lost during COMMIT: did the commit happen? (Its last change
-        record is in the log exactly as written.)"""
+    def _committed(self, txn: PostgresWriteTxn) -> bool | None:
+        """After a connection lost during COMMIT: did the commit happen?
+
+        Returns:
+            True if its last change record is in the log exactly as written, False if the
+            log does not hold it, None if the server cannot be asked.
+        """
         last = txn.last_change
         if last is None:
             return False
         try:
             found = self._read("write", lambda conn: self._changes_after(conn, last.position - 1))
         except StoreUnavailableError:
-            return False
+            return None
         return bool(found) and found[0] == last
 
-    def _write_failure(self, exc: BaseException, committing: bool) -> StoreUnavailableError:
-        if not committing:
-            return _unavailable(exc, "write (nothing was committed)")
-        return StoreUnavailableError(
-            "PostgreSQL store unavailable during commit: the outcome of this write is unknown "
-            "(the server could not be asked); call sync() when it is back"
-        )
+    def _write_failure(self, exc: BaseException, outcome: bool | None) -> StoreUnavailableError:
+        if outcome is None:
+            return StoreUnavailableError(
+                "PostgreSQL store unavailable during commit: the outcome of this write is "
+                "unknown (the server could not be asked); call sync() when it is back"
+            )
+        return _unavailable(exc, "write (nothing was committed)")
 
     def erasure_pending(self) -> bool:
         """Returns:
