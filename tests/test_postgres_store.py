@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 from pg_helpers import PgTestServer, create_database
+from psycopg import sql
 
 from langchain_erase.errors import (
     DuplicateExampleError,
@@ -21,7 +22,12 @@ from langchain_erase.errors import (
     UnknownExampleError,
 )
 from langchain_erase.storage.base import ChangeRecord, ExampleRow, StoreHeader, id_key
-from langchain_erase.storage.postgres import SCHEMA_VERSION, PostgresBackend, describe_url
+from langchain_erase.storage.postgres import (
+    SCHEMA_VERSION,
+    PostgresBackend,
+    describe_url,
+    partition_name,
+)
 
 KEY = b"test-log-key"
 HEADER = StoreHeader(params={"k": 2, "seed": 0}, dimension=None, projection=None, fingerprint=None)
@@ -401,3 +407,25 @@ def test_a_write_whose_session_is_killed_commits_nothing(backend: PostgresBacken
     assert backend.head() == (1, "d1") and [r.id for r in backend.snapshot()[0]] == ["a"]
     add(backend, [row("c")])  # the next write works on a fresh connection
     assert backend.head() == (2, "d2")
+
+
+def test_one_sets_erasure_lock_does_not_block_another_set(
+    backend: PostgresBackend, postgres_url: str
+) -> None:
+    other = PostgresBackend(postgres_url, "tenant-b")
+    other.create(HEADER)
+    add(other, [row("x")])
+    for _ in range(30):  # many executions: plans must stay per set (no generic plan)
+        other.rows_added_after(0)
+    with psycopg.connect(postgres_url) as locker:  # what VACUUM FULL holds on tenant-a's rows
+        locker.execute(
+            sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+                sql.Identifier(partition_name(backend.name))
+            )
+        )
+        reader = threading.Thread(target=lambda: results.append(other.snapshot()[0]))
+        results: list[list[ExampleRow]] = []
+        reader.start()
+        reader.join(timeout=5)
+        assert not reader.is_alive() and [r.id for r in results[0]] == ["x"]
+    other.close()
