@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+from langchain_erase.evaluation.tasks import DEFAULT_DATA_DIR as DATASETS
 
 
 @pytest.fixture(scope="session")
