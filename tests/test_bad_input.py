@@ -4,6 +4,9 @@ selector's state and its store exactly as before (digest, examples, stored rows,
 from __future__ import annotations
 
 import itertools
+import sys
+import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -136,7 +139,57 @@ BAD_CALLS: dict[str, tuple[Callable[[Any], object], type[ERASEError]]] = {
         lambda s: _with_embeddings(s, _TooLong()).add_examples(examples(1, "long")),
         InputTooLongError,
     ),
+    # lone surrogates cannot be encoded as UTF-8: they raised a bare UnicodeEncodeError
+    "lone_surrogate_in_id": (
+        lambda s: s.add_examples(examples(1, "u"), ids=["id-\ud800"]),
+        InvalidExampleError,
+    ),
+    "lone_surrogate_in_embedded_value": (
+        lambda s: s.add_examples([{"input": "x\udcff", "output": "y"}]),
+        InvalidExampleError,
+    ),
+    "lone_surrogate_in_other_value_with_custom_id": (
+        lambda s: s.add_examples([{"input": "fine", "output": "\ud800"}], ids=["custom"]),
+        InvalidExampleError,
+    ),
+    "lone_surrogate_in_key": (
+        lambda s: s.add_examples([{"input": "fine", "\udfff": "y"}]),
+        InvalidExampleError,
+    ),
+    "lone_surrogate_after_valid_examples": (
+        lambda s: s.add_examples(
+            [*examples(3, "s"), {"input": "a", "output": "\udc80"}], ids=["a", "b", "c", "d"]
+        ),
+        InvalidExampleError,
+    ),
+    "lone_surrogate_in_query": (
+        lambda s: s.select_examples({"input": "query \ud800"}),
+        InvalidExampleError,
+    ),
+    "ids_generator_too_short": (
+        lambda s: s.add_examples(examples(3, "g"), ids=(f"g{i}" for i in range(2))),
+        InvalidExampleError,
+    ),
+    "vectors_complex": (
+        lambda s: s.add_examples(examples(2, "c"), vectors=np.full((2, DIM), 1 + 1j)),
+        EmbeddingError,
+    ),
+    "model_returns_complex": (
+        lambda s: _with_embeddings(s, _ComplexModel()).add_examples(examples(2, "c")),
+        EmbeddingError,
+    ),
 }
+
+
+class _ComplexModel(FaultyEmbeddings):
+    """A model whose vectors come back as complex numpy arrays (the imaginary part was
+    dropped with only a ComplexWarning)."""
+
+    def __init__(self) -> None:
+        super().__init__("raise")
+
+    def embed_documents(self, texts: list[str]) -> list[Any]:
+        return [np.asarray(row) * (1 + 1j) for row in self.inner.embed_documents(texts)]
 
 
 class _TooLong(FaultyEmbeddings):
@@ -153,8 +206,10 @@ class _TooLong(FaultyEmbeddings):
 def test_bad_call_raises_typed_error_and_changes_nothing(selector: Sel, name: str) -> None:
     call, expected = BAD_CALLS[name]
     before = frozen(selector)
-    with pytest.raises(expected):
-        call(selector)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a refusal, not a warning (numpy's ComplexWarning)
+        with pytest.raises(expected):
+            call(selector)
     assert frozen(selector) == before
     selector.embeddings = fake()
     assert selector.verify()
@@ -345,3 +400,70 @@ def test_cli_refuses_bad_arguments_before_loading_a_model(
     else:  # a typed error from the selector: one line on stderr, exit code 2
         assert cli.main(argv) == 2
         assert expected in capsys.readouterr().err
+
+
+def test_refused_add_with_a_lone_surrogate_leaves_no_half_added_example(tmp_path: Path) -> None:
+    # in memory, a custom id plus a surrogate in a value that is not embedded was half added:
+    # len() counted it, verify() and save() raised, deleting it raised KeyError
+    sel = Sel.from_examples(examples(5), fake(), k=2, input_keys=["input"])
+    with pytest.raises(InvalidExampleError):
+        sel.add_examples([{"input": "fine", "output": "bad \ud800"}], ids=["custom"])
+    assert len(sel) == 5 and "custom" not in sel and sel.verify()
+    with pytest.raises(UnknownExampleError):
+        sel.delete_example("custom")
+    sel.save(tmp_path / "snapshot")
+    assert Sel.load(tmp_path / "snapshot", fake()).state_digest() == sel.state_digest()
+
+
+@pytest.mark.parametrize("selection", ["random", "centroid", "similar"])
+def test_query_with_a_lone_surrogate_is_a_typed_error_in_every_mode(selection: str) -> None:
+    sel = Sel.from_examples(examples(6), fake(), k=2, selection=selection, input_keys=["input"])
+    with pytest.raises(InvalidExampleError):
+        sel.select_examples({"input": "\udcff"})
+
+
+def test_ids_from_a_generator_are_accepted(selector: Sel) -> None:
+    added = selector.add_examples(examples(3, "gen"), ids=(f"gen-{i}" for i in range(3)))
+    assert added == ["gen-0", "gen-1", "gen-2"]
+    assert all(i in selector for i in added) and selector.verify()
+
+
+def test_similar_mode_switching_between_empty_and_nonempty_never_fails() -> None:
+    # the emptiness check and the query embedding ran outside the lock: a selector emptied
+    # and refilled by another thread raised "similar mode needs a query vector"
+    sel = Sel(fake(), k=2, selection="similar", input_keys=["input"])
+    pool = examples(2, "toggle")
+    errors: list[BaseException] = []
+    sizes: set[int] = set()
+    done = threading.Event()
+
+    def toggle() -> None:
+        try:
+            for _ in range(400):
+                ids = sel.add_examples(pool)
+                sel.delete_examples(ids)
+        except BaseException as err:  # reported below
+            errors.append(err)
+        finally:
+            done.set()
+
+    def select() -> None:
+        try:
+            while not done.is_set():
+                sizes.add(len(sel.select_examples({"input": "which one"})))
+        except BaseException as err:
+            errors.append(err)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=toggle), threading.Thread(target=select)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, errors[0]
+    assert not any(thread.is_alive() for thread in threads)
+    assert 0 in sizes and sizes - {0}, sizes  # both states were seen by the selecting thread
