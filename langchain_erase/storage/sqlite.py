@@ -425,7 +425,7 @@ class SqliteBackend:
         """Returns:
         True if another connection may have committed since the last call
         (`PRAGMA data_version`)."""
-        version = self._query("PRAGMA data_version", ())[0][0]
+        version = int(self._query("PRAGMA data_version", ())[0][0])
         changed = version != self._data_version
         self._data_version = version
         return changed
