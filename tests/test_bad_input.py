@@ -178,6 +178,23 @@ BAD_CALLS: dict[str, tuple[Callable[[Any], object], type[ERASEError]]] = {
         lambda s: _with_embeddings(s, _ComplexModel()).add_examples(examples(2, "c")),
         EmbeddingError,
     ),
+    "vectors_overflow_float32": (  # was refused, but only after a RuntimeWarning
+        lambda s: s.add_examples(examples(1, "o"), vectors=[[1e300] * DIM]),
+        EmbeddingError,
+    ),
+    # an unordered collection pairs ids with examples in hash order (varies per process)
+    "ids_set": (
+        lambda s: s.add_examples(examples(3, "set"), ids={"x", "y", "z"}),
+        InvalidExampleError,
+    ),
+    "ids_dict": (
+        lambda s: s.add_examples(examples(2, "map"), ids={"x": "a", "y": "b"}),
+        InvalidExampleError,
+    ),
+    "save_to_unencodable_path": (
+        lambda s: s.save("snapshot-\ud800"),
+        InvalidParameterError,
+    ),
 }
 
 
@@ -242,6 +259,8 @@ def test_bad_call_raises_typed_error_and_changes_nothing(selector: Sel, name: st
         {"input_keys": "input"},
         {"input_keys": [1]},
         {"example_keys": "output"},
+        {"input_keys": ["\ud800"]},
+        {"example_keys": ["output", "\udfff"]},
     ],
 )
 def test_bad_parameters_are_refused_everywhere(tmp_path: Path, params: dict[str, Any]) -> None:
@@ -467,3 +486,28 @@ def test_similar_mode_switching_between_empty_and_nonempty_never_fails() -> None
     assert not errors, errors[0]
     assert not any(thread.is_alive() for thread in threads)
     assert 0 in sizes and sizes - {0}, sizes  # both states were seen by the selecting thread
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"name": "set-\ud800"},
+        {"log_key": "key-\udfff"},
+        {"path": "store-\ud800.db"},
+    ],
+    ids=lambda where: next(iter(where)),
+)
+def test_unencodable_store_name_key_or_path_is_refused(
+    tmp_path: Path, where: dict[str, str]
+) -> None:
+    # lone surrogates there raised a bare UnicodeEncodeError
+    arguments = dict(where)
+    path = tmp_path / arguments.pop("path", "s.db")
+    with pytest.raises(InvalidParameterError):
+        Sel.open(path, fake(), **arguments)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_loading_from_an_unencodable_path_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidParameterError):
+        Sel.load(tmp_path / "snapshot-\ud800", fake())
