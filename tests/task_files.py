@@ -60,17 +60,16 @@ INCOMPLETE_INSTRUCTION_INDUCTION: dict[str, object] = {
     "output missing": {"examples": {"1": {"input": "a"}}},
     "output is a number": {"examples": {"1": {"input": "a", "output": 2}}},
 }
-"""Instruction-induction `execute.json` objects with a missing or mistyped field."""
+"""Instruction-induction `induce.json` / `execute.json` objects with a missing or mistyped
+field."""
 
 
-def write_parity_task(data_dir: Path, name: str = "parity", *, execute: object = None) -> Path:
-    """A small valid instruction-induction task under `data_dir/instruction_induction/name`;
-    `execute` replaces its `execute.json` content."""
+def write_parity_task(data_dir: Path, name: str = "parity") -> Path:
+    """A small valid instruction-induction task under `data_dir/instruction_induction/name`."""
     directory = data_dir / "instruction_induction" / name
     directory.mkdir(parents=True)
     pool = {str(i): {"input": f"number {i}", "output": ("even", "odd")[i % 2]} for i in range(40)}
     test = {str(i): {"input": f"number {i}", "output": "even"} for i in range(100, 106)}
     (directory / "induce.json").write_text(json.dumps({"examples": pool}), encoding="utf-8")
-    content = {"examples": test} if execute is None else execute
-    (directory / "execute.json").write_text(json.dumps(content), encoding="utf-8")
+    (directory / "execute.json").write_text(json.dumps({"examples": test}), encoding="utf-8")
     return directory

@@ -118,11 +118,12 @@ def test_incomplete_dataset_json_is_a_usage_error(
 def test_incomplete_demo_dataset_is_a_usage_error(
     data: object, capsys: pytest.CaptureFixture[str], workdir: Path
 ) -> None:
-    write_parity_task(workdir / "data", "sentiment", execute=data)
+    directory = write_parity_task(workdir / "data", "sentiment")
+    (directory / "induce.json").write_text(json.dumps(data), encoding="utf-8")
     argv = ["demo", "--data-dir", "data", "--model", NO_MODEL]
-    assert "execute.json" in _refused(argv, capsys, workdir)
+    assert "induce.json" in _refused(argv, capsys, workdir)
     argv = ["eval", "--tasks", "sentiment", "--data-dir", "data", "--model", NO_MODEL]
-    assert "execute.json" in _refused(argv, capsys, workdir)
+    assert "induce.json" in _refused(argv, capsys, workdir)
 
 
 def test_unknown_task_is_a_usage_error(capsys: pytest.CaptureFixture[str], workdir: Path) -> None:
