@@ -36,13 +36,14 @@ PROPERTY = settings(
 
 
 @pytest.fixture(params=["memory", "store"])
-def selector(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    """A selector with 20 examples, in memory or backed by a store (closed afterwards)."""
+def selector(request: pytest.FixtureRequest, backend_target: str) -> Any:
+    """A selector with 20 examples, in memory or backed by a store of every storage backend
+    (`backend_target`; the in-memory case repeats per backend), closed afterwards."""
     params: dict[str, Any] = {"k": 3, "seed": 2, "input_keys": ["input"]}
     if request.param == "memory":
         sel = Sel(fake(), **params)
     else:
-        sel = Sel.open(tmp_path / "s.db", fake(), **params)
+        sel = Sel.open(backend_target, fake(), **params)
     sel.add_examples(examples(20))
     yield sel
     sel.close()
