@@ -43,7 +43,7 @@ def selector(request: pytest.FixtureRequest, backend_target: str) -> Any:
     if request.param == "memory":
         sel = Sel(fake(), **params)
     else:
-        sel = Sel.open(backend_target, fake(), **params)
+        sel = Sel.open(backend_target, fake(), log_key="bad-input tests", **params)
     sel.add_examples(examples(20))
     yield sel
     sel.close()
