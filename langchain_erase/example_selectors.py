@@ -413,7 +413,8 @@ class ERASEExampleSelector(BaseExampleSelector):
 
         Args:
             examples: Dicts of strings.
-            ids: One id per example (default: `default_example_id`).
+            ids: One id per example, in their order: a list, tuple or iterator (a set or
+                dict is refused: its order is not the examples'). Default: `default_example_id`.
             vectors: One embedding per example, skipping the model (examples embedded
                 elsewhere with the same model).
 
