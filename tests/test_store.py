@@ -164,7 +164,7 @@ def test_deletion_log_keeps_receipts_not_content(tmp_path: Path) -> None:
     text = sel.get_example(victim)["input"]
     receipt = sel.delete_example(victim)
     assert sel.store is not None
-    [entry] = sel.store.deletion_log()
+    [entry] = sel.deletion_log()
     key = (tmp_path / "s.db.key").read_bytes()
     assert entry["id_key"] == id_key(key, victim) and entry["position"] == receipt.position
     assert entry["digest_after"] == receipt.digest_after == sel.state_digest()
