@@ -79,7 +79,14 @@ def _check_model(model: str) -> None:
 
 
 def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register `eval`: accuracy of zero-shot, random, kNN, MMR and ERASE selectors."""
+    """Register `eval`: accuracy of zero-shot, random, kNN, MMR and ERASE selectors.
+
+    Args:
+        subparsers: The CLI parser's subparsers action.
+
+    Returns:
+        The `eval` parser.
+    """
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "eval", help="compare demonstration selectors' accuracy on real tasks"
     )
@@ -97,7 +104,14 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_eval_command(args: argparse.Namespace) -> int:
-    """Run `eval` and print the markdown table."""
+    """Check the tasks and model, run `eval` and print the markdown table.
+
+    Args:
+        args: The parsed `eval` arguments.
+
+    Returns:
+        The exit code (0); mistakes raise typed errors, which the CLI prints.
+    """
     from langchain_erase.evaluation.runner import run_eval
 
     for option, values in (
@@ -128,7 +142,14 @@ def run_eval_command(args: argparse.Namespace) -> int:
 
 
 def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register `bench`: deletion cost vs n, SISA accuracy, LLM query cost, holistic cost."""
+    """Register `bench`: deletion cost vs n, SISA accuracy, LLM query cost, holistic cost.
+
+    Args:
+        subparsers: The CLI parser's subparsers action.
+
+    Returns:
+        The `bench` parser.
+    """
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "bench", help="measure unlearning and inference cost of ERASE vs SISA and kNN"
     )
@@ -162,7 +183,15 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
-    """Run `bench` and print its markdown report."""
+    """Check the tasks, pool sizes, `--eval-results` and model, run `bench` and print its
+    markdown report.
+
+    Args:
+        args: The parsed `bench` arguments.
+
+    Returns:
+        The exit code (0); mistakes raise typed errors, which the CLI prints.
+    """
     from langchain_erase.evaluation.bench import BenchConfig, run_bench
     from langchain_erase.sisa import SISAConfig
 

@@ -226,7 +226,18 @@ def load_instruction_induction_task(directory: Path) -> Task:
 
 def load_task(name_or_path: str | Path, data_dir: Path = DEFAULT_DATA_DIR) -> Task:
     """A task by path (a BIG-bench .json file or an instruction-induction directory) or by
-    name, looked up in `data_dir/instruction_induction/` and then `data_dir/bbii/`."""
+    name, looked up in `data_dir/instruction_induction/` and then `data_dir/bbii/`.
+
+    Args:
+        name_or_path: A task name or path.
+        data_dir: Where names are looked up.
+
+    Returns:
+        The task.
+
+    Raises:
+        TaskFormatError: No such task, or its files are unreadable, malformed or incomplete.
+    """
     path = Path(name_or_path)
     candidates = [
         path,
@@ -249,7 +260,21 @@ def split_task(
     task: Task, seed: int, *, test_fraction: float = 0.3, limit: int | None = None
 ) -> Split:
     """Seeded split. A predefined test set is kept (and only subsampled by `limit`);
-    otherwise a seeded permutation puts `test_fraction` of the examples in the test set."""
+    otherwise a seeded permutation puts `test_fraction` of the examples in the test set.
+
+    Args:
+        task: The task.
+        seed: A non-negative seed.
+        test_fraction: Share of the examples tested when there is no predefined test set.
+        limit: At most this many (>= 1) test queries.
+
+    Returns:
+        The split.
+
+    Raises:
+        InvalidParameterError: A parameter is out of range.
+        TaskFormatError: The task is too small to split.
+    """
     if not 0.0 < test_fraction < 1.0:
         raise InvalidParameterError("test_fraction must be in (0, 1)")
     if seed < 0:
