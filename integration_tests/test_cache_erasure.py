@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from langchain_core.prompts import FewShotPromptTemplate, PromptTemplate
 from llama_cpp.llama_cache import LlamaRAMCache
 
 from langchain_erase import ERASEExampleSelector, LlamaCppEmbeddings, default_example_id
 from langchain_erase.cli import load_demo_examples
+from langchain_erase.evaluation.tasks import DEFAULT_DATA_DIR
 from langchain_erase.llms import _contains, _needles, evict_on_delete, local_llm
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+DATASETS = DEFAULT_DATA_DIR
 
 pytestmark = pytest.mark.integration
 

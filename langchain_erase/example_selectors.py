@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -108,11 +109,29 @@ def _validate_example(
     return dict(example)
 
 
-def _check_unicode(text: str, what: str) -> None:
+def _encodable(text: str) -> bool:
+    """False for text with a lone surrogate: no UTF-8 file, database or hash accepts it."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidExampleError(f"{what} contains a lone surrogate (not valid Unicode)") from None
+        return False
+    return True
+
+
+def _check_unicode(text: str, what: str) -> None:
+    if not _encodable(text):
+        raise InvalidExampleError(f"{what} contains a lone surrogate (not valid Unicode)")
+
+
+def _file_path(path: str | os.PathLike[str], what: str) -> Path:
+    """`path` as a Path, or InvalidParameterError if no file system can name it."""
+    try:
+        os.fsencode(path)
+    except (TypeError, UnicodeEncodeError):
+        raise InvalidParameterError(
+            f"{what} must be a file path of valid Unicode (no lone surrogates)"
+        ) from None
+    return Path(path)
 
 
 def _text_of(values: Mapping[str, str], input_keys: Sequence[str] | None) -> str:
@@ -171,9 +190,12 @@ class ERASEExampleSelector(BaseExampleSelector):
             raise InvalidParameterError(f"p must be an integer in [1, {MAX_P}], got {p!r}")
         for name, keys in (("input_keys", input_keys), ("example_keys", example_keys)):
             if keys is not None and (
-                isinstance(keys, str) or not all(isinstance(key, str) for key in keys)
+                isinstance(keys, str)
+                or not all(isinstance(key, str) and _encodable(key) for key in keys)
             ):
-                raise InvalidParameterError(f"{name} must be a list of strings, got {keys!r}")
+                raise InvalidParameterError(
+                    f"{name} must be a list of strings (valid Unicode), got {keys!r}"
+                )
         try:
             params = QKMeansParams(k=k, epsilon=epsilon, seed=seed, gamma=gamma, max_iter=max_iter)
         except (ValueError, TypeError) as err:  # TypeError: a string where a number belongs
@@ -393,7 +415,8 @@ class ERASEExampleSelector(BaseExampleSelector):
 
         Args:
             examples: Dicts of strings.
-            ids: One id per example (default: `default_example_id`).
+            ids: One id per example, in their order: a list, tuple or iterator (a set or
+                dict is refused: its order is not the examples'). Default: `default_example_id`.
             vectors: One embedding per example, skipping the model (examples embedded
                 elsewhere with the same model).
 
@@ -473,8 +496,9 @@ class ERASEExampleSelector(BaseExampleSelector):
     def _new_ids(self, examples: list[dict[str, str]], ids: Sequence[str] | None) -> list[str]:
         if ids is None:
             return [default_example_id(e) for e in examples]
-        if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
-            raise InvalidExampleError("ids must be a list with one id per example")
+        # a set or mapping would pair ids with examples in hash order, which varies per process
+        if isinstance(ids, (str, bytes, AbstractSet, Mapping)) or not isinstance(ids, Iterable):
+            raise InvalidExampleError("ids must be a list with one id per example, in order")
         new_ids = list(ids)
         if len(new_ids) != len(examples):
             raise InvalidExampleError("ids must be a list with one id per example")
@@ -532,7 +556,8 @@ class ERASEExampleSelector(BaseExampleSelector):
         try:
             if np.iscomplexobj(raw):
                 raise ValueError("embeddings must be real numbers")
-            matrix = np.asarray(raw, dtype=np.float32)
+            with np.errstate(over="raise"):  # a value beyond float32 is refused, not warned
+                matrix = np.asarray(raw, dtype=np.float32)
             if matrix.ndim != 2 or matrix.shape[0] != count:
                 raise ValueError(
                     f"expected {count} embeddings, got an array of shape {matrix.shape}"
@@ -544,7 +569,7 @@ class ERASEExampleSelector(BaseExampleSelector):
                     f"embedding dimension {matrix.shape[1]} differs from the selector's {dimension}"
                 )
             return normalize_rows(matrix)
-        except (ValueError, TypeError) as err:
+        except (ValueError, TypeError, FloatingPointError) as err:
             raise EmbeddingError(f"invalid embeddings: {err}") from err
 
     # -------------------------------------------------------------- deletion
@@ -707,9 +732,20 @@ class ERASEExampleSelector(BaseExampleSelector):
         """
         if consistency not in _CONSISTENCY:
             raise InvalidParameterError(f"consistency must be one of {_CONSISTENCY}")
-        if not isinstance(name, str) or not 0 < len(name) <= _MAX_NAME or "\0" in name:
-            raise InvalidParameterError(f"name must be a non-empty string of at most {_MAX_NAME}")
+        if (
+            not isinstance(name, str)
+            or not 0 < len(name) <= _MAX_NAME
+            or "\0" in name
+            or not _encodable(name)
+        ):
+            raise InvalidParameterError(
+                f"name must be a non-empty string of valid Unicode of at most {_MAX_NAME}"
+            )
+        if isinstance(target, str | os.PathLike):
+            _file_path(target, "target")
         if isinstance(log_key, str):
+            if not _encodable(log_key):
+                raise InvalidParameterError("log_key must be valid Unicode (no lone surrogates)")
             log_key = log_key.encode("utf-8")
         if log_key is not None and (not isinstance(log_key, bytes) or not log_key):
             raise InvalidParameterError("log_key must be a non-empty string or bytes")
@@ -925,7 +961,7 @@ class ERASEExampleSelector(BaseExampleSelector):
                 "store": store,
             }
             write_snapshot(
-                Path(path),
+                _file_path(path, "path"),
                 Snapshot(
                     header,
                     ids,
@@ -959,7 +995,7 @@ class ERASEExampleSelector(BaseExampleSelector):
         Returns:
             The restored selector.
         """
-        path = Path(path)
+        path = _file_path(path, "path")
         snapshot = read_snapshot(path)
         header = snapshot.header
         origin = header.get("store")
