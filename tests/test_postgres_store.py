@@ -21,7 +21,7 @@ from langchain_erase.errors import (
     UnknownExampleError,
 )
 from langchain_erase.storage.base import ChangeRecord, ExampleRow, StoreHeader, id_key
-from langchain_erase.storage.postgres import SCHEMA_VERSION, PostgresBackend
+from langchain_erase.storage.postgres import SCHEMA_VERSION, PostgresBackend, describe_url
 
 KEY = b"test-log-key"
 HEADER = StoreHeader(params={"k": 2, "seed": 0}, dimension=None, projection=None, fingerprint=None)
@@ -326,3 +326,65 @@ def test_a_role_that_may_not_vacuum_leaves_the_erasure_pending_until_the_owner_w
     assert not other.erasure_pending()
     other.close()
     owner.close()
+
+
+def test_wal_keeps_deleted_rows_until_its_segments_are_removed(pg_server: PgTestServer) -> None:
+    """The limit documented in reliability.md, and the documented way to end it: the WAL
+    holds an added row until its segment is gone; with wal_recycle = off, switching the
+    segment and checkpointing (twice) removes it."""
+    url = create_database(pg_server.url())
+    store = PostgresBackend(url, "s")
+    store.create(HEADER)
+    rows = marked_rows("w", 20)
+    add(store, rows)
+    delete(store, [r.id for r in rows])
+    wal = pg_server.data_dir / "pg_wal"
+
+    def in_wal() -> int:
+        data = b"".join(p.read_bytes() for p in sorted(wal.glob("0*")))
+        return sum(m in data for m in markers(rows))
+
+    assert pg_server.residue(url, markers(rows)) == {}  # the relation files are clean ...
+    assert in_wal() > 0  # ... the WAL is not
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET wal_recycle = off")
+        conn.execute("SELECT pg_reload_conf()")
+        try:
+            for _ in range(2):
+                conn.execute("SELECT pg_switch_wal()")
+                conn.execute("CHECKPOINT")
+            assert in_wal() == 0
+        finally:
+            conn.execute("ALTER SYSTEM RESET wal_recycle")
+            conn.execute("SELECT pg_reload_conf()")
+    store.close()
+
+
+def test_descriptions_never_show_the_password() -> None:
+    text = describe_url("postgresql://app:s3cret@db.example:5433/prod?sslmode=require", "t")
+    assert text == "postgresql://app@db.example:5433/prod (set 't')"
+    assert "s3cret" not in describe_url("postgresql://app:s3cret@[bad", "t")
+
+
+def test_an_older_snapshot_keeps_the_erasure_pending_until_it_ends(
+    pg_server: PgTestServer,
+) -> None:
+    """A transaction that still sees the deleted rows (a long report, pg_dump) makes
+    VACUUM FULL copy them: the erasure must be reported pending, then completed."""
+    url = create_database(pg_server.url())
+    store = PostgresBackend(url, "s")
+    store.create(HEADER)
+    rows = marked_rows("o", 10)
+    add(store, rows)
+    gone = markers(rows[:5])
+    with psycopg.connect(url, autocommit=True) as reader:
+        reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        reader.execute("SELECT count(*) FROM erase_changes")  # a snapshot, not on the rows
+        delete(store, [r.id for r in rows[:5]])
+        assert store.erasure_pending()
+        assert pg_server.residue(url, gone)  # what "pending" means: the bytes are there
+        reader.execute("ROLLBACK")
+    add(store, [row("next")])  # the next write completes the erasure first
+    assert not store.erasure_pending()
+    assert pg_server.residue(url, gone) == {}
+    store.close()

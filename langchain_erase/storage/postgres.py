@@ -47,7 +47,14 @@ from langchain_erase.errors import (
 )
 from langchain_erase.storage.base import ChangeRecord, ExampleRow, StoreHeader
 
-__all__ = ["SCHEMA_VERSION", "PostgresBackend", "open_postgres_backend"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "PostgresBackend",
+    "channel_name",
+    "describe_url",
+    "open_postgres_backend",
+    "partition_name",
+]
 
 T = TypeVar("T")
 
@@ -69,6 +76,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             head_digest text NOT NULL DEFAULT '',
             erase_needed bigint NOT NULL DEFAULT 0,
             erased bigint NOT NULL DEFAULT 0,
+            last_delete_xid xid8,
             created_at double precision NOT NULL)""",
         """CREATE TABLE erase_examples (
             name text NOT NULL,
@@ -100,6 +108,10 @@ _CONTENT_COLUMNS = ("id", "example", "vector")
 # (the deletion is committed; erasure_pending() then says so and the next write retries).
 _ERASE_LOCK_TIMEOUT_MS = 10_000
 
+# How long the erasure step waits for transactions whose snapshot still sees the deleted rows
+# (a long report, pg_dump) before it leaves the erasure pending for the next write.
+_HORIZON_WAIT_S = 2.0
+
 _CHANGE_COLUMNS = "position, op, id_key, digest_after, time, refit, reason, iteration, seconds"
 
 
@@ -128,6 +140,23 @@ def channel_name(name: str) -> str:
     Returns:
         The LISTEN/NOTIFY channel on which every commit to the set is announced."""
     return "erase_" + _name_hash(name)
+
+
+def describe_url(url: str, name: str) -> str:
+    """Args:
+        url: A PostgreSQL URL (possibly with a password).
+        name: The example set.
+
+    Returns:
+        ``postgresql://user@host:port/db (set 'name')``: never the password or other options."""
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return f"PostgreSQL store (set {name!r})"
+    where = f"{info.get('user', '')}@{info.get('host', '')}"
+    if info.get("port"):
+        where += f":{info['port']}"
+    return f"postgresql://{where}/{info.get('dbname', '')} (set {name!r})"
 
 
 def _unavailable(exc: BaseException, what: str) -> StoreUnavailableError:
@@ -336,8 +365,9 @@ class PostgresWriteTxn(_Reader):
         """Move the head (and the erasure counter after deletions) and announce the commit."""
         self._conn.execute(
             "UPDATE erase_sets SET head_position = %s, head_digest = %s, "
-            "erase_needed = erase_needed + %s WHERE name = %s",
-            (self._head_now[0], self._head_now[1], int(self.deleted), self.name),
+            "erase_needed = erase_needed + %s, last_delete_xid = CASE WHEN %s "
+            "THEN pg_current_xact_id() ELSE last_delete_xid END WHERE name = %s",
+            (self._head_now[0], self._head_now[1], int(self.deleted), self.deleted, self.name),
         )
         self._conn.execute(
             "SELECT pg_notify(%s, %s)", (channel_name(self.name), str(self._head_now[0]))
@@ -457,14 +487,7 @@ class PostgresBackend(_Reader):
     def describe(self) -> str:
         """Returns:
         The server and database (never the password) and the set name."""
-        try:
-            info = conninfo_to_dict(self._url)
-        except psycopg.ProgrammingError:
-            return f"PostgreSQL store (set {self.name!r})"
-        where = f"{info.get('user', '')}@{info.get('host', '')}"
-        if info.get("port"):
-            where += f":{info['port']}"
-        return f"postgresql://{where}/{info.get('dbname', '')} (set {self.name!r})"
+        return describe_url(self._url, self.name)
 
     def read_header(self) -> StoreHeader | None:
         """Returns:
@@ -727,13 +750,17 @@ class PostgresBackend(_Reader):
         try:
             with self._connection() as (_, conn):
                 row = conn.execute(
-                    "SELECT erase_needed FROM erase_sets WHERE name = %s", (self.name,)
+                    "SELECT erase_needed, last_delete_xid::text FROM erase_sets "
+                    "WHERE name = %s",
+                    (self.name,),
                 ).fetchone()
                 if row is None:
                     return True
                 if not _may_vacuum(conn, partition_name(self.name)):
                     # VACUUM would only warn and skip: the erasure stays pending (visible
                     # in receipts) instead of being recorded as done.
+                    return False
+                if row[1] is not None and not _wait_for_horizon(conn, row[1]):
                     return False
                 conn.execute(f"SET lock_timeout = {_ERASE_LOCK_TIMEOUT_MS}")
                 try:
@@ -753,6 +780,40 @@ class PostgresBackend(_Reader):
     def _finish_pending_erasure(self) -> None:
         if self.erasure_pending():
             self._erase()
+
+
+def _older_snapshot_exists(conn: psycopg.Connection[Any], xid: str) -> bool:
+    """Whether any other session, replication slot or prepared transaction may still see
+    rows deleted by transaction `xid`: VACUUM FULL copies such "recently dead" rows into the
+    new files (measured: all 20 deleted rows kept while a REPEATABLE READ transaction on
+    another table was open). A role sees other roles' snapshots only with
+    pg_read_all_stats (or as superuser)."""
+    row = conn.execute(
+        """SELECT EXISTS (
+               SELECT 1 FROM pg_stat_activity
+               WHERE pid <> pg_backend_pid()
+                 AND (age(backend_xmin) >= age(%(x)s::xid) OR age(backend_xid) >= age(%(x)s::xid)))
+           OR EXISTS (
+               SELECT 1 FROM pg_replication_slots
+               WHERE age(xmin) >= age(%(x)s::xid) OR age(catalog_xmin) >= age(%(x)s::xid))
+           OR EXISTS (
+               SELECT 1 FROM pg_prepared_xacts WHERE age(transaction) >= age(%(x)s::xid))""",
+        {"x": xid},
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _wait_for_horizon(conn: psycopg.Connection[Any], xid: str) -> bool:
+    """Wait up to `_HORIZON_WAIT_S` for snapshots older than the last deletion to end.
+
+    Returns:
+        True if none is left (the rewrite will drop the deleted rows)."""
+    deadline = time.monotonic() + _HORIZON_WAIT_S
+    while _older_snapshot_exists(conn, xid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def _may_vacuum(conn: psycopg.Connection[Any], table: str) -> bool:
