@@ -6,7 +6,9 @@ pool of contexts (one ``local_llm`` each, a request takes whichever is free), wh
 requests in parallel but splits the cores between contexts and holds one KV cache per context.
 This sends ``--requests`` concurrent few-shot requests (threads, as ``batch`` does) ``--rounds``
 times per configuration and prints throughput, per-request latency (p50/p99 over every request
-of every round), and the extra resident memory of the contexts. Run:
+of every round), the process's CPU seconds per request and mean busy cores (which, unlike
+wall-clock figures, hold up on a machine shared with other work), and the resident memory of
+the models. Run:
 
     .venv/bin/python benchmarks/bench_concurrency.py --model gemma-3-270m --cores 2
 """
@@ -64,8 +66,9 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _serve(
     models: list[LocalLlamaCpp], prompts: list[str], rounds: int
-) -> tuple[list[float], list[float]]:
-    """Latencies of every request and wall time of every round; a request uses a free model."""
+) -> tuple[list[float], list[float], float]:
+    """Latencies of every request, wall time of every round and the process's CPU seconds;
+    a request uses whichever model is free."""
     free: queue.Queue[LocalLlamaCpp] = queue.Queue()
     for model in models:
         free.put(model)
@@ -80,13 +83,15 @@ def _serve(
 
     latencies: list[float] = []
     walls: list[float] = []
+    cpu = 0.0
     with ThreadPoolExecutor(len(prompts)) as pool:
         for _ in range(rounds):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             futures = [pool.submit(request, p, start) for p in prompts]
             latencies += [f.result() for f in futures]
             walls.append(time.perf_counter() - start)
-    return latencies, walls
+            cpu += time.process_time() - cpu_start
+    return latencies, walls, cpu
 
 
 def _row(
@@ -96,15 +101,17 @@ def _row(
     models = make()
     for model in models:  # warm each context up once, outside the timing
         model.invoke(prompts[0])
-    extra = _rss_mib() - before
-    latencies, walls = _serve(models, prompts, rounds)
-    throughput = len(prompts) * rounds / sum(walls)
+    resident = _rss_mib() - before
+    latencies, walls, cpu = _serve(models, prompts, rounds)
+    n_requests = len(prompts) * rounds
     return [
         name,
-        f"{throughput:.2f}",
+        f"{n_requests / sum(walls):.2f}",
+        f"{cpu / n_requests:.2f}",
+        f"{cpu / sum(walls):.2f}",
         f"{statistics.median(latencies):.2f}",
         f"{_percentile(latencies, 0.99):.2f}",
-        f"{extra:.0f}",
+        f"{resident:.0f}",
     ]
 
 
@@ -132,12 +139,16 @@ def main() -> None:
         (f"pool: {args.cores} contexts x {args.cores} threads", models(args.cores, args.cores)),
     ]
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    n_prompt = max(local_llm(args.model, n_ctx=512).get_num_tokens(p) for p in prompts)
     print(
         f"{args.requests} concurrent requests x {args.rounds} rounds, {args.model}, "
-        f"{args.max_tokens} tokens max\n"
+        f"prompts of at most {n_prompt} tokens, {args.max_tokens} generated tokens max\n"
     )
-    print("| setup | requests/s | latency p50 (s) | latency p99 (s) | extra RSS (MiB) |")
-    print("|---|---:|---:|---:|---:|")
+    print(
+        "| setup | requests/s | CPU s/request | cores busy | latency p50 (s) "
+        "| latency p99 (s) | model RSS (MiB) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, make in setups:
         print("| " + " | ".join(_row(name, make, prompts, args.rounds)) + " |", flush=True)
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
