@@ -11,8 +11,8 @@ from langchain_core.prompts import FewShotPromptTemplate, PromptTemplate
 from llama_cpp.llama_cache import LlamaRAMCache
 
 from langchain_erase import ERASEExampleSelector, LlamaCppEmbeddings, default_example_id
-from langchain_erase.cli import load_demo_examples
 from langchain_erase.caches import purge_llm_caches_on_delete
+from langchain_erase.cli import load_demo_examples
 from langchain_erase.llms import _contains, _needles, evict_on_delete, local_llm
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
