@@ -52,6 +52,16 @@ def test_package_imports_without_langchain_community() -> None:
     assert lines == ["wrapper import: langchain_community", "ok"], result.stdout
 
 
+def test_wrappers_import_without_the_sunset_warning() -> None:
+    def run(module: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-W", "error::DeprecationWarning", "-c", f"import {module}"]
+        return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
+
+    assert run("langchain_community").returncode != 0  # the warning this test is about
+    result = run("langchain_erase.local_models")
+    assert result.returncode == 0, result.stderr
+
+
 def test_version_comes_from_distribution_metadata() -> None:
     assert langchain_erase.__version__ == version("langchain-erase")
 
