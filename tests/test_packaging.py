@@ -27,7 +27,7 @@ class Blocker(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, Blocker())
 import langchain_erase
-from langchain_erase import caches, embeddings, example_selectors, llms
+from langchain_erase import caches, cli, embeddings, evaluation, example_selectors, llms
 for name in langchain_erase.__all__:
     getattr(langchain_erase, name)
 try:
