@@ -91,7 +91,10 @@ def test_llm_tracing_metadata() -> None:
     assert llm._get_ls_params(model="other-model")["ls_model_name"] == "other-model"
 
 
-def test_gguf_path_reports_its_file_stem(tmp_path: Any) -> None:
+def test_gguf_path_reports_its_file_stem() -> None:
     path = llms.resolve_model_path(MODEL)
     assert llms._model_name(path) == path.stem
     assert llms._model_name(MODEL) == MODEL
+    params = {k: v for k, v in _helper_params().items() if k != "model_name"}
+    for cls in (LocalLlamaCpp, ChatLocalLlamaCpp):
+        assert cls(**params)._get_ls_params()["ls_model_name"] == path.stem

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -43,9 +44,12 @@ PROVIDER = "llamacpp"
 """``ls_provider`` reported to LangChain tracing."""
 
 
-def _ls_params(params: LangSmithParams) -> LangSmithParams:
-    """Name the provider conventionally (the default derives it from the class name)."""
+def _ls_params(params: LangSmithParams, model_path: str) -> LangSmithParams:
+    """Name the provider conventionally (the default derives it from the class name), and the
+    model by its GGUF file when no ``model_name`` was given."""
     params["ls_provider"] = PROVIDER
+    if not params.get("ls_model_name"):
+        params["ls_model_name"] = Path(model_path).stem
     return params
 
 
@@ -53,7 +57,7 @@ class LocalLlamaCpp(LlamaCpp):
     """``LlamaCpp`` whose calls on its llama.cpp context are serialized by the context lock."""
 
     model_name: str = ""
-    """Reported as ``ls_model_name`` (e.g. ``gemma-3-270m`` or the GGUF file's stem)."""
+    """Reported as ``ls_model_name`` (e.g. ``gemma-3-270m``); empty: the GGUF file's stem."""
 
     def _call(
         self,
@@ -154,14 +158,14 @@ class LocalLlamaCpp(LlamaCpp):
         Returns:
             LangChain's standard ``ls_*`` parameters.
         """
-        return _ls_params(super()._get_ls_params(stop=stop, **kwargs))
+        return _ls_params(super()._get_ls_params(stop=stop, **kwargs), self.model_path)
 
 
 class ChatLocalLlamaCpp(ChatLlamaCpp):
     """``ChatLlamaCpp`` whose calls on its llama.cpp context are serialized by the context lock."""
 
     model_name: str = ""
-    """Reported as ``ls_model_name`` (e.g. ``gemma-3-270m`` or the GGUF file's stem)."""
+    """Reported as ``ls_model_name`` (e.g. ``gemma-3-270m``); empty: the GGUF file's stem."""
 
     def _generate(
         self,
@@ -264,4 +268,4 @@ class ChatLocalLlamaCpp(ChatLlamaCpp):
         Returns:
             LangChain's standard ``ls_*`` parameters.
         """
-        return _ls_params(super()._get_ls_params(stop=stop, **kwargs))
+        return _ls_params(super()._get_ls_params(stop=stop, **kwargs), self.model_path)
