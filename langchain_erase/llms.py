@@ -323,7 +323,9 @@ def _evict_locked(llama: Any, needles: set[bytes]) -> int:
 
 def evict_on_delete(selector: ERASEExampleSelector, llm: Any) -> None:
     """Make every deletion from `selector` also evict `llm`'s cached states (and its live
-    context) whose prompt showed the deleted example: the erasure then covers caches."""
+    context) whose prompt showed the deleted example: the erasure then covers llama.cpp's
+    caches. LangChain's LLM caches are purged by
+    :func:`langchain_erase.caches.purge_llm_caches_on_delete`."""
 
     def evict(_example_id: str, example: Mapping[str, object]) -> None:
         evict_prompts_containing(llm, example_texts(example))
