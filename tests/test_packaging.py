@@ -1,5 +1,5 @@
-"""Packaging: the core package imports without the optional langchain-community, and the
-version comes from the installed distribution's metadata."""
+"""Packaging: the core package imports without langchain-community (only the llama and eval
+extras, and the tests, need it), and the version comes from the distribution's metadata."""
 
 from __future__ import annotations
 
@@ -77,4 +77,5 @@ def test_langchain_community_is_only_in_the_extras_that_use_it() -> None:
     assert {e for e, reqs in extras.items() if "langchain-community" in names(reqs)} == {
         "llama",
         "eval",
+        "test",
     }
