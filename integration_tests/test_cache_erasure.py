@@ -11,7 +11,6 @@ from langchain_core.prompts import FewShotPromptTemplate, PromptTemplate
 from llama_cpp.llama_cache import LlamaRAMCache
 
 from langchain_erase import ERASEExampleSelector, LlamaCppEmbeddings, default_example_id
-from langchain_erase.caches import purge_llm_caches_on_delete
 from langchain_erase.cli import load_demo_examples
 from langchain_erase.llms import _contains, _needles, evict_on_delete, local_llm
 
@@ -34,8 +33,7 @@ def test_selector_deletion_evicts_every_cached_prompt_that_showed_the_example() 
     llm_cache = InMemoryCache()
     llm = local_llm("smollm2-135m", n_ctx=1024, n_threads=2, max_tokens=1, cache=llm_cache)
     llm.client.set_cache(LlamaRAMCache())
-    evict_on_delete(selector, llm)
-    purge_llm_caches_on_delete(selector, llm_cache)
+    evict_on_delete(selector, llm)  # also purges the model's own LangChain cache
     queries = ["Great fun.", "Awful.", "Not bad at all."]
     for query in queries:
         (prompt | llm).invoke({"input": query})

@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import platformdirs
+from langchain_core.caches import BaseCache
 
-from langchain_erase.caches import example_texts
+from langchain_erase.caches import example_texts, purge_llm_caches_on_delete
 from langchain_erase.errors import ModelNotFoundError
 from langchain_erase.llama_locks import context_lock
 
@@ -322,10 +323,23 @@ def _evict_locked(llama: Any, needles: set[bytes]) -> int:
 
 
 def evict_on_delete(selector: ERASEExampleSelector, llm: Any) -> None:
-    """Make every deletion from `selector` also evict `llm`'s cached states (and its live
-    context) whose prompt showed the deleted example: the erasure then covers llama.cpp's
-    caches. LangChain's LLM caches are purged by
-    :func:`langchain_erase.caches.purge_llm_caches_on_delete`."""
+    """Make every deletion from `selector` also evict what `llm` kept of prompts that showed
+    the deleted example: its llama.cpp cached states and live context and, when the model was
+    given its own LangChain cache (``cache=InMemoryCache()`` or ``SQLiteCache``), that cache's
+    entries (see :func:`langchain_erase.caches.purge_llm_caches_on_delete`, which also covers
+    the global cache).
+
+    Args:
+        selector: the selector whose deletions to follow.
+        llm: a ``llama_cpp.Llama`` or a LangChain ``LlamaCpp``/``ChatLlamaCpp``.
+
+    Raises:
+        InvalidParameterError: the model's own LangChain cache cannot be searched by prompt
+            text; nothing is registered then.
+    """
+    model_cache = getattr(llm, "cache", None)
+    if isinstance(model_cache, BaseCache):
+        purge_llm_caches_on_delete(selector, model_cache)
 
     def evict(_example_id: str, example: Mapping[str, object]) -> None:
         evict_prompts_containing(llm, example_texts(example))

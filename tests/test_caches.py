@@ -198,3 +198,15 @@ def test_no_cache_and_no_global_cache_is_an_error(selector: ERASEExampleSelector
             purge_llm_caches_on_delete(selector)
     finally:
         set_llm_cache(previous)
+
+
+def test_evict_on_delete_refuses_a_model_cache_it_cannot_search(
+    selector: ERASEExampleSelector, tmp_path: Path
+) -> None:
+    from sqlalchemy import create_engine
+
+    from langchain_erase.llms import evict_on_delete
+
+    md5 = SQLAlchemyMd5Cache(create_engine(f"sqlite:///{tmp_path / 'md5.db'}"))
+    with pytest.raises(InvalidParameterError, match="SQLAlchemyMd5Cache"):
+        evict_on_delete(selector, FakeListLLM(responses=["ok"], cache=md5))
