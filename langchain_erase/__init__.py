@@ -5,6 +5,8 @@ with quantized k-means, so deleting an example is almost always just dropping it
 bucket, and the result is bit-for-bit the selector fitted without it.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from langchain_erase.embeddings import LlamaCppEmbeddings
 from langchain_erase.errors import (
     DuplicateExampleError,
@@ -27,7 +29,10 @@ from langchain_erase.example_selectors import ERASEExampleSelector, default_exam
 from langchain_erase.llms import local_chat_model, local_llm
 from langchain_erase.receipts import DeletionReceipt
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("langchain-erase")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "DeletionReceipt",
