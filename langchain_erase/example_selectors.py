@@ -43,6 +43,7 @@ from langchain_erase.errors import (
     UnknownExampleError,
 )
 from langchain_erase.receipts import DeletionReceipt
+from langchain_erase.selections import SelectedExample
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -272,6 +273,20 @@ class ERASEExampleSelector(BaseExampleSelector):
     # ------------------------------------------------------------- selection
     def select_examples(self, input_variables: dict[str, str]) -> list[dict[str, Any]]:
         """One example per non-empty cluster, in cluster (seeding) order."""
+        return [s.example for s in self.select_with_ids(input_variables)]
+
+    def select_with_ids(
+        self, input_variables: dict[str, Any], *, k: int | None = None
+    ) -> list[SelectedExample]:
+        """The selection of `select_examples` with each example's id, text and bucket.
+
+        Args:
+            input_variables: The prompt's variables (only the input keys are read).
+            k: At most this many (the first `k` picks); None for the whole selection.
+
+        Returns:
+            One record per selected example, in the order `select_examples` returns them.
+        """
         query = _validate_example(input_variables, self.input_keys or (), "input_variables")
         text = _text_of(query, self.input_keys)
         query_vector = None
@@ -279,8 +294,18 @@ class ERASEExampleSelector(BaseExampleSelector):
             query_vector = self._embed([text], query=True)[0]
         query_hash = keyed_hash64(self._params.seed, "select", text)
         with self._lock:
-            picks = self._buckets.pick(query_hash, query_vector)
-            return [self._public(self._examples[example_id]) for _, example_id in picks]
+            picks = self._buckets.pick(query_hash, query_vector)[:k]
+            digest = self.state_digest()
+            return [
+                SelectedExample(
+                    id=example_id,
+                    example=self._public(self._examples[example_id]),
+                    text=_text_of(self._examples[example_id], self.input_keys),
+                    bucket=bucket,
+                    state_digest=digest,
+                )
+                for bucket, example_id in picks
+            ]
 
     def _public(self, example: dict[str, str]) -> dict[str, Any]:
         if self.example_keys:

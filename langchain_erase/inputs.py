@@ -1,0 +1,184 @@
+"""Examples and query variables at the public boundary: validation, canonical JSON, ids, text.
+
+The policy mirrors LangChain's similarity selectors where it can:
+
+- **Examples** are non-empty dicts with string keys whose values have a JSON form: strings,
+  numbers (finite), booleans, None, and lists or string-keyed dicts of those (tuples become
+  lists). They are stored as their JSON round trip, a deep copy that a caller's later
+  mutation cannot reach and that a saved and reloaded selector returns unchanged.
+- **Ids** are the first 32 hex digits of sha256 of the example's canonical JSON (sorted
+  keys, no whitespace, UTF-8), unless the caller gives ids.
+- **Embedded text** is the values of the input keys (all keys when none are set), sorted by
+  key and joined by single spaces, as LangChain's `SemanticSimilarityExampleSelector` does; a
+  value that is not a string contributes its canonical JSON (``3``, ``true``, ``[1,2]``).
+- **Query variables** are checked only for the input keys: other prompt variables (chat
+  history as message objects, a system-prompt string) pass through untouched and unread.
+  Without input keys every variable is part of the query text, so each needs a JSON form.
+- **Exact duplicates** (an example whose id is already present, which for default ids means
+  the same content) are refused with `DuplicateExampleError` and nothing is added: one id is
+  one member, so a deletion request always removes everything stored under that id.
+  Deduplicate first with ``{default_example_id(e): e for e in examples}.values()``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeAlias, cast
+
+from langchain_erase.errors import InvalidExampleError
+
+__all__ = [
+    "Example",
+    "JSONValue",
+    "canonical_json",
+    "default_example_id",
+    "embedded_text",
+    "validate_example",
+    "validate_query",
+]
+
+JSONValue: TypeAlias = (
+    str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
+)
+#: An example as stored and returned: string keys, JSON values.
+Example: TypeAlias = dict[str, JSONValue]
+
+#: Nesting deeper than this is refused (it also stops self-containing lists).
+MAX_DEPTH = 64
+
+
+def canonical_json(value: object) -> str:
+    """The one serialization used for ids, digests, the store and non-string embedded text.
+
+    Args:
+        value: A JSON value (as returned by `validate_example`).
+
+    Returns:
+        JSON with sorted keys, no whitespace and non-ASCII characters kept.
+    """
+    return json.dumps(
+        value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    )
+
+
+def default_example_id(example: Mapping[str, Any]) -> str:
+    """Stable id of an example: the first 32 hex digits of sha256 of its canonical JSON.
+
+    Args:
+        example: The example (strings, numbers, lists... as `validate_example` accepts).
+
+    Returns:
+        32 lowercase hex digits.
+    """
+    return hashlib.sha256(canonical_json(example).encode("utf-8")).hexdigest()[:32]
+
+
+def _plain(value: object, where: str, depth: int) -> JSONValue:
+    """A JSON copy of `value`, or InvalidExampleError naming where it has no JSON form."""
+    if depth > MAX_DEPTH:
+        raise InvalidExampleError(f"{where} is nested more than {MAX_DEPTH} levels deep")
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidExampleError(f"{where} is {value!r}, which has no JSON form")
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(item, f"{where}[{n}]", depth + 1) for n, item in enumerate(value)]
+    if isinstance(value, Mapping):
+        out: dict[str, JSONValue] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidExampleError(f"{where} has a non-string key {key!r:.40}")
+            out[key] = _plain(item, f"{where}[{key!r:.40}]", depth + 1)
+        return out
+    raise InvalidExampleError(
+        f"{where} is a {type(value).__name__}, which has no JSON form "
+        "(use strings, numbers, booleans, None, lists or dicts)"
+    )
+
+
+def validate_example(
+    example: object, required: Sequence[str], what: str = "example"
+) -> Example:
+    """Check an example and return its JSON copy.
+
+    Args:
+        example: What the caller passed.
+        required: Keys that must be present (input and example keys).
+        what: How error messages name the value.
+
+    Returns:
+        A new dict with string keys and JSON values (tuples turned into lists).
+
+    Raises:
+        InvalidExampleError: Not a non-empty dict, a key is not a string, a value has no
+            JSON form, or a required key is missing.
+    """
+    if not isinstance(example, Mapping) or not example:
+        raise InvalidExampleError(f"{what} must be a non-empty dict, got {example!r:.80}")
+    copy = cast(Example, _plain(example, what, 0))  # a Mapping always comes back as a dict
+    missing = [key for key in required if key not in copy]
+    if missing:
+        raise InvalidExampleError(f"{what} is missing keys {missing}")
+    return copy
+
+
+def validate_query(
+    input_variables: object, input_keys: Sequence[str] | None
+) -> Example:
+    """The variables of a selection call that the selector reads, checked.
+
+    Args:
+        input_variables: The prompt's variables, as LangChain passes them.
+        input_keys: The selector's input keys, or None to read every variable.
+
+    Returns:
+        The input keys' values as JSON (every variable without input keys); other
+        variables are not read, copied or checked.
+
+    Raises:
+        InvalidExampleError: Not a dict, an input key is missing, or a value it reads has
+            no JSON form.
+    """
+    if not isinstance(input_variables, Mapping):
+        raise InvalidExampleError(f"input_variables must be a dict, got {input_variables!r:.80}")
+    if input_keys:
+        missing = [key for key in input_keys if key not in input_variables]
+        if missing:
+            raise InvalidExampleError(f"input_variables is missing keys {missing}")
+        read = {key: input_variables[key] for key in input_keys}
+    else:
+        read = dict(input_variables)
+        if not read:
+            raise InvalidExampleError("input_variables is empty and the selector has no input_keys")
+    try:
+        return validate_example(read, (), "input_variables")
+    except InvalidExampleError as err:
+        if input_keys:
+            raise
+        raise InvalidExampleError(
+            f"{err}; without input_keys every prompt variable is part of the query, so set "
+            "input_keys to the variables that should be matched"
+        ) from None
+
+
+def embedded_text(example: Mapping[str, JSONValue], input_keys: Sequence[str] | None) -> str:
+    """The text that is embedded for an example or a query.
+
+    Args:
+        example: A validated example or query.
+        input_keys: The selector's input keys, or None for all keys.
+
+    Returns:
+        The values of the keys, sorted by key, joined by spaces (non-strings as JSON).
+    """
+    keys = sorted(input_keys) if input_keys else sorted(example)
+    return " ".join(_text(example[key]) for key in keys)
+
+
+def _text(value: JSONValue) -> str:
+    return value if isinstance(value, str) else canonical_json(value)

@@ -1,0 +1,32 @@
+"""`SelectedExample`: one selected demonstration with its id, for apps that act on feedback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from langchain_erase.inputs import Example
+
+__all__ = ["SelectedExample"]
+
+
+@dataclass(frozen=True, slots=True)
+class SelectedExample:
+    """One example a selection returned, with what an app needs to trace or delete it.
+
+    `select_examples` keeps LangChain's contract (a list of dicts); `select_with_ids` returns
+    these records in the same order, so ``selector.delete_example(record.id)`` removes a
+    demonstration that users flagged as bad.
+
+    Attributes:
+        id: The example's id (what `delete_example` takes).
+        example: The example as `select_examples` returns it (a copy).
+        text: The text that was embedded for it (its input keys' values).
+        bucket: Its cluster in the bucket modes; None for knn and mmr.
+        state_digest: `state_digest()` of the state that made the selection.
+    """
+
+    id: str
+    example: Example
+    text: str
+    bucket: int | None
+    state_digest: str
