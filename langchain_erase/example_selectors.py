@@ -42,6 +42,14 @@ from langchain_erase.errors import (
     StateFileError,
     UnknownExampleError,
 )
+from langchain_erase.inputs import (
+    Example,
+    canonical_json,
+    default_example_id,
+    embedded_text,
+    validate_example,
+    validate_query,
+)
 from langchain_erase.receipts import DeletionReceipt
 from langchain_erase.selections import SelectedExample
 
@@ -69,41 +77,6 @@ _SELECTION_MODES = ("random", "centroid", "similar")
 _EMBED_BATCH = 256
 _MASK64 = (1 << 64) - 1
 _LABEL_SALT = 0x9E3779B97F4A7C15
-
-
-def canonical_json(example: Mapping[str, str]) -> str:
-    """The one serialization of an example used for ids, digests and the store."""
-    return json.dumps(example, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
-def default_example_id(example: Mapping[str, str]) -> str:
-    """Stable id of an example: the first 32 hex digits of sha256 of its canonical JSON."""
-    return hashlib.sha256(canonical_json(example).encode("utf-8")).hexdigest()[:32]
-
-
-def _validate_example(
-    example: object, required: Sequence[str], what: str = "example"
-) -> dict[str, str]:
-    if not isinstance(example, Mapping) or not example:
-        raise InvalidExampleError(
-            f"{what} must be a non-empty dict of strings, got {example!r:.80}"
-        )
-    for key, value in example.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise InvalidExampleError(
-                f"{what} keys and values must be strings, got {key!r:.40}: {value!r:.40}"
-            )
-    missing = [key for key in required if key not in example]
-    if missing:
-        raise InvalidExampleError(f"{what} is missing keys {missing}")
-    return dict(example)
-
-
-def _text_of(values: Mapping[str, str], input_keys: Sequence[str] | None) -> str:
-    """Text that is embedded: the input keys' values, sorted by key, joined by spaces
-    (as LangChain's similarity selectors do)."""
-    keys = sorted(input_keys) if input_keys else sorted(values)
-    return " ".join(values[key] for key in keys)
 
 
 class ERASEExampleSelector(BaseExampleSelector):
@@ -156,7 +129,7 @@ class ERASEExampleSelector(BaseExampleSelector):
         self._p = p
         self._lock = threading.RLock()
         self._store: SelectorStore | None = None
-        self._deletion_listeners: list[Callable[[str, dict[str, str]], object]] = []
+        self._deletion_listeners: list[Callable[[str, dict[str, Any]], object]] = []
         self._clear_state()
 
     def _clear_state(self) -> None:
@@ -164,7 +137,7 @@ class ERASEExampleSelector(BaseExampleSelector):
         self._projection: FixedPointProjection | None = None
         self._static: tuple[bool, bytes] | None = None
         self._kmeans = QuantizedKMeans(self._params, self._p)
-        self._examples: dict[str, dict[str, str]] = {}
+        self._examples: dict[str, Example] = {}
         self._vectors: dict[str, npt.NDArray[np.float32]] = {}
         self._tags: dict[str, npt.NDArray[np.uint64]] = {}
         self._members_acc = np.zeros(4, dtype=np.uint64)
@@ -174,7 +147,7 @@ class ERASEExampleSelector(BaseExampleSelector):
     @classmethod
     def from_examples(
         cls,
-        examples: Sequence[Mapping[str, str]],
+        examples: Sequence[Mapping[str, Any]],
         embeddings: Embeddings,
         k: int = 4,
         epsilon: float = DEFAULT_EPSILON,
@@ -229,7 +202,7 @@ class ERASEExampleSelector(BaseExampleSelector):
     def __contains__(self, example_id: object) -> bool:
         return example_id in self._examples
 
-    def get_example(self, example_id: str) -> dict[str, str]:
+    def get_example(self, example_id: str) -> Example:
         with self._lock:
             if example_id not in self._examples:
                 raise UnknownExampleError(f"no example with id {example_id!r}")
@@ -271,7 +244,7 @@ class ERASEExampleSelector(BaseExampleSelector):
         return self._static[1]
 
     # ------------------------------------------------------------- selection
-    def select_examples(self, input_variables: dict[str, str]) -> list[dict[str, Any]]:
+    def select_examples(self, input_variables: dict[str, Any]) -> list[dict[str, Any]]:
         """One example per non-empty cluster, in cluster (seeding) order."""
         return [s.example for s in self.select_with_ids(input_variables)]
 
@@ -287,8 +260,7 @@ class ERASEExampleSelector(BaseExampleSelector):
         Returns:
             One record per selected example, in the order `select_examples` returns them.
         """
-        query = _validate_example(input_variables, self.input_keys or (), "input_variables")
-        text = _text_of(query, self.input_keys)
+        text = embedded_text(validate_query(input_variables, self.input_keys), self.input_keys)
         query_vector = None
         if self.selection == "similar" and self._examples:
             query_vector = self._embed([text], query=True)[0]
@@ -300,26 +272,26 @@ class ERASEExampleSelector(BaseExampleSelector):
                 SelectedExample(
                     id=example_id,
                     example=self._public(self._examples[example_id]),
-                    text=_text_of(self._examples[example_id], self.input_keys),
+                    text=embedded_text(self._examples[example_id], self.input_keys),
                     bucket=bucket,
                     state_digest=digest,
                 )
                 for bucket, example_id in picks
             ]
 
-    def _public(self, example: dict[str, str]) -> dict[str, Any]:
+    def _public(self, example: Example) -> dict[str, Any]:
         if self.example_keys:
             return {key: example[key] for key in self.example_keys}
         return dict(example)
 
     # ------------------------------------------------------------- insertion
-    def add_example(self, example: dict[str, str]) -> str:
+    def add_example(self, example: dict[str, Any]) -> str:
         """Add one example; returns its id (the hash of its canonical JSON)."""
         return self.add_examples([example])[0]
 
     def add_examples(
         self,
-        examples: Sequence[Mapping[str, str]],
+        examples: Sequence[Mapping[str, Any]],
         ids: Sequence[str] | None = None,
         vectors: npt.ArrayLike | None = None,
     ) -> list[str]:
@@ -332,13 +304,13 @@ class ERASEExampleSelector(BaseExampleSelector):
             raise InvalidExampleError("examples must be a list of dicts")
         examples = list(examples)
         required = sorted(set(self.input_keys or ()) | set(self.example_keys or ()))
-        clean = [_validate_example(e, required) for e in examples]
+        clean = [validate_example(e, required) for e in examples]
         new_ids = self._new_ids(clean, ids)
         if len(self._examples) + len(new_ids) > MAX_POINTS:
             raise InvalidExampleError(f"a selector holds at most {MAX_POINTS} examples")
         if not clean:
             return []
-        texts = [_text_of(e, self.input_keys) for e in clean]
+        texts = [embedded_text(e, self.input_keys) for e in clean]
         unit = (
             self._embed(texts, query=False)
             if vectors is None
@@ -364,15 +336,15 @@ class ERASEExampleSelector(BaseExampleSelector):
                     store.add(new_ids, clean, unit, projection.matrix)
         return new_ids
 
-    async def aadd_example(self, example: dict[str, str]) -> str:
+    async def aadd_example(self, example: dict[str, Any]) -> str:
         return await run_in_executor(None, self.add_example, example)
 
     async def aadd_examples(
-        self, examples: Sequence[Mapping[str, str]], ids: Sequence[str] | None = None
+        self, examples: Sequence[Mapping[str, Any]], ids: Sequence[str] | None = None
     ) -> list[str]:
         return await run_in_executor(None, self.add_examples, examples, ids)
 
-    def _new_ids(self, examples: list[dict[str, str]], ids: Sequence[str] | None) -> list[str]:
+    def _new_ids(self, examples: list[Example], ids: Sequence[str] | None) -> list[str]:
         if ids is None:
             new_ids = [default_example_id(e) for e in examples]
         else:
@@ -484,7 +456,7 @@ class ERASEExampleSelector(BaseExampleSelector):
                 listener(example_id, example)
             return receipt
 
-    def add_deletion_listener(self, listener: Callable[[str, dict[str, str]], object]) -> None:
+    def add_deletion_listener(self, listener: Callable[[str, dict[str, Any]], object]) -> None:
         """Call `listener(example_id, example)` after every deletion, under the lock.
 
         For caches outside the selector that may hold a deleted example (an LLM's prompt or
@@ -516,7 +488,7 @@ class ERASEExampleSelector(BaseExampleSelector):
 
     # -------------------------------------------------------- internal state
     def _member_tag(
-        self, example_id: str, example: dict[str, str], vector: npt.NDArray[np.float32]
+        self, example_id: str, example: Example, vector: npt.NDArray[np.float32]
     ) -> npt.NDArray[np.uint64]:
         """256-bit hash of (id, content, stored vector): what the membership digest sums."""
         parts = (example_id.encode(), canonical_json(example).encode(), vector.tobytes())
@@ -596,7 +568,7 @@ class ERASEExampleSelector(BaseExampleSelector):
     def _load_fitted(
         self,
         ids: list[str],
-        examples: list[dict[str, str]],
+        examples: list[Example],
         vectors: npt.NDArray[np.float32],
         projection_matrix: npt.NDArray[np.float64] | None = None,
     ) -> None:

@@ -40,9 +40,7 @@ __all__ = [
     "validate_query",
 ]
 
-JSONValue: TypeAlias = (
-    str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
-)
+JSONValue: TypeAlias = str | int | float | bool | list["JSONValue"] | dict[str, "JSONValue"] | None
 #: An example as stored and returned: string keys, JSON values.
 Example: TypeAlias = dict[str, JSONValue]
 
@@ -101,9 +99,7 @@ def _plain(value: object, where: str, depth: int) -> JSONValue:
     )
 
 
-def validate_example(
-    example: object, required: Sequence[str], what: str = "example"
-) -> Example:
+def validate_example(example: object, required: Sequence[str], what: str = "example") -> Example:
     """Check an example and return its JSON copy.
 
     Args:
@@ -127,9 +123,7 @@ def validate_example(
     return copy
 
 
-def validate_query(
-    input_variables: object, input_keys: Sequence[str] | None
-) -> Example:
+def validate_query(input_variables: object, input_keys: Sequence[str] | None) -> Example:
     """The variables of a selection call that the selector reads, checked.
 
     Args:

@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from langchain_erase.errors import InvalidParameterError, StateFileError, StoreLockedError
-from langchain_erase.example_selectors import canonical_json
+from langchain_erase.inputs import Example, canonical_json, validate_example
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -74,7 +74,7 @@ class StoredRows:
     """Everything needed to rebuild a selector without the embedding model."""
 
     ids: list[str]
-    examples: list[dict[str, str]]
+    examples: list[Example]
     vectors: npt.NDArray[np.float32]
     projection: npt.NDArray[np.float64] | None
     digest: str
@@ -171,17 +171,12 @@ class SelectorStore:
                 flat = np.frombuffer(meta["projection"], dtype="<f8")
                 projection = flat.reshape(dimension, -1).astype(np.float64)
             ids: list[str] = []
-            examples: list[dict[str, str]] = []
+            examples: list[Example] = []
             vectors = []
             for example_id, text, blob in self._connection().execute(
                 "SELECT id, example, vector FROM examples ORDER BY id"
             ):
-                example = json.loads(text)
-                if not isinstance(example, dict) or not all(
-                    isinstance(key, str) and isinstance(value, str)
-                    for key, value in example.items()
-                ):
-                    raise ValueError(f"example {example_id!r} is not a dict of strings")
+                example = validate_example(json.loads(text), ())
                 if len(blob) != 4 * dimension:
                     raise ValueError(f"vector of {example_id!r} has the wrong length")
                 ids.append(str(example_id))
@@ -231,7 +226,7 @@ class SelectorStore:
     def add(
         self,
         ids: Sequence[str],
-        examples: Sequence[Mapping[str, str]],
+        examples: Sequence[Mapping[str, Any]],
         vectors: npt.NDArray[np.float32],
         projection: npt.NDArray[np.float64],
     ) -> None:
