@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,7 @@ from langchain_erase.inputs import (
     validate_query,
 )
 from langchain_erase.receipts import DeletionReceipt
+from langchain_erase.retrievers import ERASERetriever
 from langchain_erase.selections import SelectedExample
 
 if TYPE_CHECKING:
@@ -278,6 +280,31 @@ class ERASEExampleSelector(BaseExampleSelector):
                 )
                 for bucket, example_id in picks
             ]
+
+    async def aselect_with_ids(
+        self, input_variables: dict[str, Any], *, k: int | None = None
+    ) -> list[SelectedExample]:
+        """Async `select_with_ids` (the query is embedded in an executor thread).
+
+        Args:
+            input_variables: The prompt's variables (only the input keys are read).
+            k: At most this many; None for the whole selection.
+
+        Returns:
+            One record per selected example.
+        """
+        return await run_in_executor(None, partial(self.select_with_ids, k=k), input_variables)
+
+    def as_retriever(self, **kwargs: Any) -> ERASERetriever:
+        """This selector as a LangChain retriever, like `VectorStore.as_retriever()`.
+
+        Args:
+            **kwargs: `ERASERetriever` fields: `k` (documents per query), `tags`, `metadata`.
+
+        Returns:
+            A retriever whose documents are the selected examples, with their ids.
+        """
+        return ERASERetriever(selector=self, **kwargs)
 
     def _public(self, example: Example) -> dict[str, Any]:
         if self.example_keys:

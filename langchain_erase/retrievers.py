@@ -10,18 +10,19 @@ callbacks, the selection appears as a retriever run whose outputs carry these do
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForRetrieverRun,
+    CallbackManagerForRetrieverRun,
+)
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever, LangSmithRetrieverParams
 from pydantic import ConfigDict
 
 from langchain_erase.errors import InvalidParameterError
-from langchain_erase.example_selectors import ERASEExampleSelector
-
-if TYPE_CHECKING:
-    from langchain_erase.selections import SelectedExample
+from langchain_erase.selections import SelectedExample, SelectsWithIds
 
 __all__ = ["ERASERetriever", "selection_to_document"]
 
@@ -30,7 +31,7 @@ BUCKET_KEY = "erase_bucket"
 DIGEST_KEY = "erase_state_digest"
 
 
-def selection_to_document(selected: SelectedExample, input_keys: list[str] | None) -> Document:
+def selection_to_document(selected: SelectedExample, input_keys: Sequence[str] | None) -> Document:
     """The `Document` for one selected example.
 
     Args:
@@ -65,8 +66,8 @@ class ERASERetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    selector: ERASEExampleSelector
-    """The selector that answers."""
+    selector: SelectsWithIds
+    """The selector that answers (an `ERASEExampleSelector`)."""
     k: int | None = None
     """How many documents at most: knn and mmr select this many; the bucket modes return the
     first `k` of their one-per-bucket picks. None returns the selector's own selection."""
@@ -114,6 +115,27 @@ class ERASERetriever(BaseRetriever):
         """
         limit = _checked_k(k) if k is not None else self.k
         selected = self.selector.select_with_ids(self._variables(query), k=limit)
+        return [selection_to_document(s, self.selector.input_keys) for s in selected]
+
+    async def _aget_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: AsyncCallbackManagerForRetrieverRun,
+        k: int | None = None,
+    ) -> list[Document]:
+        """Async `_get_relevant_documents` (embedding runs in an executor thread).
+
+        Args:
+            query: The text to select demonstrations for.
+            run_manager: The retriever run (LangChain passes it).
+            k: Overrides the retriever's `k` for this call.
+
+        Returns:
+            One Document per selected example, in selection order.
+        """
+        limit = _checked_k(k) if k is not None else self.k
+        selected = await self.selector.aselect_with_ids(self._variables(query), k=limit)
         return [selection_to_document(s, self.selector.input_keys) for s in selected]
 
     def _get_ls_params(self, **kwargs: Any) -> LangSmithRetrieverParams:

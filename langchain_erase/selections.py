@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 from langchain_erase.inputs import Example
 
-__all__ = ["SelectedExample"]
+__all__ = ["SelectedExample", "SelectsWithIds"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,3 +32,26 @@ class SelectedExample:
     text: str
     bucket: int | None
     state_digest: str
+
+
+@runtime_checkable
+class SelectsWithIds(Protocol):
+    """What a retriever needs from a selector (`ERASEExampleSelector` provides it)."""
+
+    @property
+    def input_keys(self) -> Sequence[str] | None:
+        """The variables whose values are embedded (None: all)."""
+
+    @property
+    def embeddings(self) -> Any:
+        """The LangChain `Embeddings` the selector embeds with."""
+
+    def select_with_ids(
+        self, input_variables: dict[str, Any], *, k: int | None = None
+    ) -> list[SelectedExample]:
+        """Select for `input_variables`; see `ERASEExampleSelector.select_with_ids`."""
+
+    async def aselect_with_ids(
+        self, input_variables: dict[str, Any], *, k: int | None = None
+    ) -> list[SelectedExample]:
+        """Async `select_with_ids`."""
