@@ -9,19 +9,25 @@ from langchain_erase.embeddings import LlamaCppEmbeddings
 from langchain_erase.errors import (
     DuplicateExampleError,
     EmbeddingError,
+    EmbeddingModelMismatchError,
     ERASEError,
+    ForkedProcessError,
     InputTooLongError,
     InvalidExampleError,
     InvalidParameterError,
     ModelConversionError,
     ModelNotFoundError,
+    StaleSnapshotError,
     StateFileError,
     StoreLockedError,
+    StoreUnavailableError,
     UnknownExampleError,
 )
 from langchain_erase.example_selectors import ERASEExampleSelector, default_example_id
 from langchain_erase.llms import local_chat_model, local_llm
 from langchain_erase.receipts import DeletionReceipt
+from langchain_erase.retrievers import ERASERetriever
+from langchain_erase.selections import SelectedExample
 
 __version__ = "0.1.0"
 
@@ -30,15 +36,21 @@ __all__ = [
     "DuplicateExampleError",
     "ERASEError",
     "ERASEExampleSelector",
+    "ERASERetriever",
     "EmbeddingError",
+    "EmbeddingModelMismatchError",
+    "ForkedProcessError",
     "InputTooLongError",
     "InvalidExampleError",
     "InvalidParameterError",
     "LlamaCppEmbeddings",
     "ModelConversionError",
     "ModelNotFoundError",
+    "SelectedExample",
+    "StaleSnapshotError",
     "StateFileError",
     "StoreLockedError",
+    "StoreUnavailableError",
     "UnknownExampleError",
     "__version__",
     "default_example_id",

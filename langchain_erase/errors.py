@@ -7,13 +7,17 @@ __all__ = [
     "DuplicateExampleError",
     "ERASEError",
     "EmbeddingError",
+    "EmbeddingModelMismatchError",
+    "ForkedProcessError",
     "InputTooLongError",
     "InvalidExampleError",
     "InvalidParameterError",
     "ModelConversionError",
     "ModelNotFoundError",
+    "StaleSnapshotError",
     "StateFileError",
     "StoreLockedError",
+    "StoreUnavailableError",
     "UnknownExampleError",
 ]
 
@@ -51,8 +55,7 @@ class StateFileError(ERASEError, ValueError):
 
 
 class StoreLockedError(StateFileError):
-    """The store is already open in another process or connection: one opener at a time,
-    because two writers would each refit from a state the other is changing."""
+    """The store stayed locked by another process's write longer than the busy timeout."""
 
 
 class InputTooLongError(EmbeddingError):
@@ -68,3 +71,23 @@ class ModelNotFoundError(ERASEError, FileNotFoundError):
 class ModelConversionError(ERASEError, ValueError):
     """A checkpoint cannot be converted to GGUF (unexpected tensors, inconsistent vocabulary),
     or a converted file does not match its checksum."""
+
+
+class StoreUnavailableError(StateFileError):
+    """The store exists but cannot be used right now: a read-only or immutable file, a full
+    disk, missing permissions, or a lost database connection. The store is not damaged."""
+
+
+class EmbeddingModelMismatchError(ERASEError, ValueError):
+    """The embedding model differs from the one the store was built with (another dimension,
+    or other embeddings of the fixed probe texts)."""
+
+
+class ForkedProcessError(ERASEError, RuntimeError):
+    """A store opened in one process was used in a forked child: each process must open its
+    own (for example in the worker's start hook, not before a pre-forking server forks)."""
+
+
+class StaleSnapshotError(StateFileError):
+    """A snapshot of a store-backed selector is older than the store's change log (loading
+    it would bring back examples deleted since), or cannot be checked against its store."""

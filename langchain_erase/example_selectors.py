@@ -1,21 +1,22 @@
 """`ERASEExampleSelector`: LangChain's example-selector interface over the ERASE core.
 
 This module is the thin adapter: it validates examples, embeds them once with the user's
-`Embeddings`, keeps the examples and their stored vectors, and delegates clustering and the
-exact deletion check to `langchain_erase.core`.
+`Embeddings`, takes the selector's lock and delegates: all ERASE state lives in
+`langchain_erase.core.index.ERASEIndex`, and a store-backed selector (`open`) follows its
+store through `langchain_erase.replica.Replica` over a backend from `langchain_erase.storage`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import os
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -23,48 +24,57 @@ from langchain_core.example_selectors import BaseExampleSelector
 from langchain_core.runnables.config import run_in_executor
 from tqdm.auto import tqdm
 
-from langchain_erase.core import (
-    BucketIndex,
-    ChangeOutcome,
-    FixedPointProjection,
-    QKMeansParams,
-    QuantizedKMeans,
+from langchain_erase.core import QKMeansParams
+from langchain_erase.core.canonical import canonical_json, default_example_id, redact_id
+from langchain_erase.core.hashing import keyed_hash64
+from langchain_erase.core.index import (
+    DEFAULT_FETCH_K,
+    DEFAULT_LAMBDA_MULT,
+    SELECTION_MODES,
+    ERASEIndex,
+    SelectionMode,
 )
-from langchain_erase.core.buckets import SelectionMode
-from langchain_erase.core.hashing import id_hash64, keyed_hash64, mix64
 from langchain_erase.core.projection import MAX_DIMENSION, normalize_rows
-from langchain_erase.core.qkmeans import MAX_P, MAX_POINTS, squared_distances
+from langchain_erase.core.qkmeans import MAX_P, MAX_POINTS
 from langchain_erase.errors import (
     DuplicateExampleError,
     EmbeddingError,
+    EmbeddingModelMismatchError,
     ERASEError,
     InvalidExampleError,
     InvalidParameterError,
+    StaleSnapshotError,
     StateFileError,
     UnknownExampleError,
 )
 from langchain_erase.inputs import (
     Example,
-    canonical_json,
-    default_example_id,
+    check_unicode,
     embedded_text,
+    parse_example,
     validate_example,
     validate_query,
 )
 from langchain_erase.receipts import DeletionReceipt
+from langchain_erase.replica import Replica, logger
 from langchain_erase.retrievers import ERASERetriever
 from langchain_erase.selections import SelectedExample
+from langchain_erase.storage import StoreHeader, WriteTxn, open_backend
+from langchain_erase.storage.snapshot import Snapshot, read_snapshot, write_snapshot
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
-    from langchain_erase.store import SelectorStore
+    from langchain_erase.storage import StorageBackend
 
 __all__ = [
     "DEFAULT_EPSILON",
     "DEFAULT_GAMMA",
     "DEFAULT_MAX_ITER",
     "DEFAULT_P",
+    "FINGERPRINT_PROBES",
+    "FOLLOW_INTERVAL_S",
+    "Consistency",
     "ERASEExampleSelector",
     "canonical_json",
     "default_example_id",
@@ -75,10 +85,22 @@ DEFAULT_P = 8
 DEFAULT_EPSILON = 0.25
 DEFAULT_GAMMA = 0.2
 DEFAULT_MAX_ITER = 30
-_SELECTION_MODES = ("random", "centroid", "similar")
+#: How often the follower of an `consistency="eventual"` selector polls its store.
+FOLLOW_INTERVAL_S = 0.05
+#: Fixed texts whose embeddings identify the embedding model of a store.
+FINGERPRINT_PROBES = (
+    "langchain-erase model fingerprint: the quick brown fox jumps over the lazy dog.",
+    "Quel temps fait-il à Paris ? 3.14159 — ¿qué tal?",
+    "def select(examples): return sorted(examples)[:4]",
+)
+#: Two models agree when every probe embedding has at least this cosine similarity
+#: (tolerates the last-bit differences of one model on different hardware).
+_FINGERPRINT_MIN_COSINE = 0.9999
+_CONSISTENCY = ("strong", "eventual")
 _EMBED_BATCH = 256
-_MASK64 = (1 << 64) - 1
-_LABEL_SALT = 0x9E3779B97F4A7C15
+_MAX_NAME = 200
+
+Consistency = Literal["strong", "eventual"]
 
 
 class ERASEExampleSelector(BaseExampleSelector):
@@ -88,7 +110,8 @@ class ERASEExampleSelector(BaseExampleSelector):
     is selected. After `delete_example(id)` the selector is bit-for-bit the selector that
     `from_examples` would build without that example (`state_digest()` equal, same
     selections); most deletions take O(T*k*p) work, independent of the number of examples.
-    Thread-safe: every public method takes an internal lock.
+    Thread-safe: every public method takes an internal lock. A selector from `open` follows
+    a shared store that any number of processes may read and write.
     """
 
     def __init__(
@@ -105,11 +128,36 @@ class ERASEExampleSelector(BaseExampleSelector):
         gamma: float = DEFAULT_GAMMA,
         max_iter: int = DEFAULT_MAX_ITER,
         show_progress: bool = False,
+        fetch_k: int | None = None,
+        lambda_mult: float | None = None,
     ) -> None:
-        if selection not in _SELECTION_MODES:
+        """An empty in-memory selector.
+
+        Args:
+            embeddings: The LangChain embedding model.
+            k: Clusters, i.e. demonstrations per prompt (in every mode).
+            epsilon: Lattice width of the quantized k-means.
+            seed: Seed of every random choice.
+            input_keys: Keys whose values are embedded (default: all, sorted). Only these
+                variables of a selection call are read.
+            example_keys: Keys returned by `select_examples` (default: all).
+            selection: "random", "centroid" or "similar" (one example per cluster), or
+                "knn" / "mmr" (the k most similar examples / maximal marginal relevance,
+                over all examples, exact).
+            p: Projected dimension.
+            gamma: Balance threshold of the quantized k-means.
+            max_iter: Lloyd iterations.
+            show_progress: Show a progress bar while embedding.
+            fetch_k: "mmr" only: how many nearest examples are candidates (default 20, as
+                LangChain's; at least k are).
+            lambda_mult: "mmr" only: 1 ranks by similarity alone, 0 by diversity alone
+                (default 0.5, as LangChain's).
+        """
+        if selection not in SELECTION_MODES:
             raise InvalidParameterError(
-                f"selection must be one of {_SELECTION_MODES}, got {selection!r}"
+                f"selection must be one of {SELECTION_MODES}, got {selection!r}"
             )
+        mmr = _mmr_params(selection, fetch_k, lambda_mult)
         if isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= MAX_P:
             raise InvalidParameterError(f"p must be an integer in [1, {MAX_P}], got {p!r}")
         for name, keys in (("input_keys", input_keys), ("example_keys", example_keys)):
@@ -118,32 +166,31 @@ class ERASEExampleSelector(BaseExampleSelector):
             ):
                 raise InvalidParameterError(f"{name} must be a list of strings, got {keys!r}")
         try:
-            self._params = QKMeansParams(
-                k=k, epsilon=epsilon, seed=seed, gamma=gamma, max_iter=max_iter
-            )
+            params = QKMeansParams(k=k, epsilon=epsilon, seed=seed, gamma=gamma, max_iter=max_iter)
         except (ValueError, TypeError) as err:  # TypeError: a string where a number belongs
             raise InvalidParameterError(str(err)) from None
         self.embeddings = embeddings
         self.input_keys = list(input_keys) if input_keys else None
         self.example_keys = list(example_keys) if example_keys else None
-        self.selection: SelectionMode = selection
         self.show_progress = show_progress
-        self._p = p
+        self._index = ERASEIndex(
+            params,
+            p,
+            selection,
+            {"input_keys": self.input_keys, "example_keys": self.example_keys},
+            **mmr,
+        )
         self._lock = threading.RLock()
-        self._store: SelectorStore | None = None
+        self._replica: Replica | None = None
+        self._closed = False
+        self._consistency: Consistency = "strong"
+        self._fingerprint: dict[str, Any] | None = None
+        self._follower: threading.Thread | None = None
+        self._stop = threading.Event()
         self._deletion_listeners: list[Callable[[str, dict[str, Any]], object]] = []
-        self._clear_state()
-
-    def _clear_state(self) -> None:
-        """Empty every structure that holds examples (the state of a fresh selector)."""
-        self._projection: FixedPointProjection | None = None
-        self._static: tuple[bool, bytes] | None = None
-        self._kmeans = QuantizedKMeans(self._params, self._p)
-        self._examples: dict[str, Example] = {}
-        self._vectors: dict[str, npt.NDArray[np.float32]] = {}
-        self._tags: dict[str, npt.NDArray[np.uint64]] = {}
-        self._members_acc = np.zeros(4, dtype=np.uint64)
-        self._buckets = BucketIndex(0, self.selection, 0)
+        # Logs name ids by a keyed hash: the change log's key with a store, else a key of
+        # this process (so lines of one process can be matched, but not ids guessed).
+        self._log_key = secrets.token_bytes(32)
 
     # ------------------------------------------------------------- construction
     @classmethod
@@ -163,8 +210,21 @@ class ERASEExampleSelector(BaseExampleSelector):
     ) -> ERASEExampleSelector:
         """Embed `examples` once and fit the clustering (the order of examples is irrelevant).
 
-        Extra keyword arguments (`p`, `gamma`, `max_iter`, `show_progress`) go to the
-        constructor; `vectors` passes precomputed embeddings (see `add_examples`).
+        Args:
+            examples: Dicts with string keys and JSON values (see `langchain_erase.inputs`).
+            embeddings: The embedding model.
+            k: Clusters (demonstrations per prompt).
+            epsilon: Lattice width.
+            seed: Seed.
+            input_keys: Keys that are embedded.
+            example_keys: Keys that are returned.
+            ids: One id per example (default: `default_example_id`).
+            selection: Selection mode.
+            vectors: Precomputed embeddings (see `add_examples`).
+            **kwargs: `p`, `gamma`, `max_iter`, `show_progress`, `fetch_k`, `lambda_mult`.
+
+        Returns:
+            The fitted in-memory selector.
         """
         selector = cls(
             embeddings,
@@ -179,107 +239,182 @@ class ERASEExampleSelector(BaseExampleSelector):
         selector.add_examples(examples, ids=ids, vectors=vectors)
         return selector
 
+    @classmethod
+    async def afrom_examples(
+        cls,
+        examples: Sequence[Mapping[str, Any]],
+        embeddings: Embeddings,
+        **kwargs: Any,
+    ) -> ERASEExampleSelector:
+        """Async `from_examples`: embedding and fitting run in an executor thread.
+
+        Args:
+            examples: Dicts with string keys and JSON values.
+            embeddings: The embedding model.
+            **kwargs: Every other argument of `from_examples` (k, selection, ids, ...).
+
+        Returns:
+            The fitted in-memory selector.
+        """
+        return await run_in_executor(
+            None, partial(cls.from_examples, examples, embeddings, **kwargs)
+        )
+
     @property
     def params(self) -> QKMeansParams:
-        return self._params
+        """The clustering parameters."""
+        return self._index.params
 
     @property
     def p(self) -> int:
-        return self._p
+        """The projected dimension."""
+        return self._index.p
+
+    @property
+    def selection(self) -> SelectionMode:
+        """The selection mode."""
+        return self._index.selection
 
     @property
     def dimension(self) -> int | None:
         """Embedding dimension, fixed by the first example."""
-        return None if self._projection is None else self._projection.dimension
+        return self._index.dimension
+
+    def _stored_params(self) -> dict[str, Any]:
+        """The constructor arguments that define the state (JSON-able)."""
+        params = self.params
+        return {
+            "k": params.k,
+            "epsilon": params.epsilon,
+            "seed": params.seed,
+            "gamma": params.gamma,
+            "max_iter": params.max_iter,
+            "p": self.p,
+            "selection": self.selection,
+            "input_keys": self.input_keys,
+            "example_keys": self.example_keys,
+            **(
+                {"fetch_k": self._index.fetch_k, "lambda_mult": self._index.lambda_mult}
+                if self.selection == "mmr"
+                else {}
+            ),
+        }
 
     # ---------------------------------------------------------------- reading
     @property
     def ids(self) -> list[str]:
+        """Every example id, sorted."""
         with self._lock:
-            return sorted(self._examples)
+            return self._index.ids()
 
     def __len__(self) -> int:
-        return len(self._examples)
+        return len(self._index)
 
     def __contains__(self, example_id: object) -> bool:
-        return example_id in self._examples
+        return example_id in self._index
 
     def get_example(self, example_id: str) -> Example:
+        """Args:
+            example_id: An id.
+
+        Returns:
+            A copy of the example (UnknownExampleError if absent)."""
         with self._lock:
-            if example_id not in self._examples:
-                raise UnknownExampleError(f"no example with id {example_id!r}")
-            return dict(self._examples[example_id])
+            if not isinstance(example_id, str) or example_id not in self._index:
+                raise UnknownExampleError(f"no example with {redact_id(example_id)}")
+            return parse_example(self._index.text(example_id))
 
     def buckets(self) -> list[list[str]]:
-        """Example ids of each cluster (in cluster order, ids sorted)."""
+        """Returns:
+        Example ids of each cluster (in cluster order, ids sorted)."""
         with self._lock:
-            out: list[list[str]] = [[] for _ in range(self._kmeans.n_clusters)]
-            for example_id, label in self._kmeans.members():
-                out[label].append(example_id)
-            return [sorted(b) for b in out]
+            return self._index.buckets()
 
     def state_digest(self) -> str:
         """sha256 of the canonical clustering state and membership (layout-independent).
 
-        Two selectors with equal digests select the same examples for every query.
+        Returns:
+            64 hex digits; two selectors with equal digests select the same examples.
         """
         with self._lock:
-            h = hashlib.sha256(self._static_digest())
-            h.update(self._kmeans.record_digest())
-            h.update(self._members_acc.astype("<u8").tobytes())
-            return h.hexdigest()
+            return self._index.state_digest()
 
-    def _static_digest(self) -> bytes:
-        """Digest of what never changes after the first example: settings and projection."""
-        if self._static is None or (self._projection is not None) != self._static[0]:
-            h = hashlib.sha256()
-            settings = {
-                "format": "erase-state-1",
-                "selection": self.selection,
-                "input_keys": self.input_keys,
-                "example_keys": self.example_keys,
-            }
-            h.update(json.dumps(settings, sort_keys=True).encode())
-            if self._projection is not None:
-                h.update(self._projection.matrix.astype("<f8").tobytes())
-            self._static = (self._projection is not None, h.digest())
-        return self._static[1]
+    def verify(self) -> bool:
+        """Refit from the stored vectors and compare state digests.
+
+        Returns:
+            True if the state equals a fresh fit of the current examples.
+        """
+        with self._lock:
+            return self._index.verify()
 
     # ------------------------------------------------------------- selection
     def select_examples(self, input_variables: dict[str, Any]) -> list[dict[str, Any]]:
-        """One example per non-empty cluster, in cluster (seeding) order."""
-        return [s.example for s in self.select_with_ids(input_variables)]
+        """The demonstrations for a prompt (LangChain's example-selector contract).
+
+        Bucket modes: one example per non-empty cluster, in cluster (seeding) order. "knn":
+        the k most similar examples, most similar first; "mmr": k examples by maximal
+        marginal relevance, in pick order. Ties are broken by id.
+
+        Args:
+            input_variables: The prompt's variables; only the input keys are read (all
+                variables without input keys), others such as chat history pass through.
+
+        Returns:
+            The selected examples (restricted to `example_keys` if set).
+        """
+        return [selected.example for selected in self.select_with_ids(input_variables)]
 
     def select_with_ids(
         self, input_variables: dict[str, Any], *, k: int | None = None
     ) -> list[SelectedExample]:
-        """The selection of `select_examples` with each example's id, text and bucket.
+        """The selection of `select_examples`, with each example's id, text and cluster.
+
+        For feedback loops: ``selector.delete_example(record.id)`` unlearns a
+        demonstration that turned out bad.
 
         Args:
-            input_variables: The prompt's variables (only the input keys are read).
-            k: At most this many (the first `k` picks); None for the whole selection.
+            input_variables: The prompt's variables (see `select_examples`).
+            k: How many: knn and mmr select this many instead of the selector's k; the
+                bucket modes return their first k picks. None: the selector's selection.
 
         Returns:
-            One record per selected example, in the order `select_examples` returns them.
+            One record per selected example, in `select_examples` order, all carrying the
+            `state_digest()` of the state that selected them.
         """
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise InvalidParameterError(f"k must be a positive integer or None, got {k!r}")
         text = embedded_text(validate_query(input_variables, self.input_keys), self.input_keys)
         query_vector = None
-        if self.selection == "similar" and self._examples:
-            query_vector = self._embed([text], query=True)[0]
-        query_hash = keyed_hash64(self._params.seed, "select", text)
+        if self._index.needs_query_vector:  # embedded outside the lock
+            query_vector = self._embed([text], query=True, dimension=None)[0]
+        query_hash = keyed_hash64(self.params.seed, "select", text)
         with self._lock:
-            picks = self._buckets.pick(query_hash, query_vector)[:k]
-            digest = self.state_digest()
-            return [
-                SelectedExample(
-                    id=example_id,
-                    example=self._public(self._examples[example_id]),
-                    text=embedded_text(self._examples[example_id], self.input_keys),
-                    bucket=bucket,
-                    state_digest=digest,
+            self._follow()
+            if (
+                query_vector is not None
+                and len(self._index)
+                and query_vector.shape[0] != self._index.dimension
+            ):
+                raise EmbeddingError(
+                    f"query embedding dimension {query_vector.shape[0]} differs from the "
+                    f"selector's {self._index.dimension}"
                 )
-                for bucket, example_id in picks
-            ]
+            picks = self._index.pick(query_hash, query_vector if len(self._index) else None, k)
+            digest = self._index.state_digest()
+            selected = []
+            for bucket, example_id in picks:
+                example = parse_example(self._index.text(example_id))
+                selected.append(
+                    SelectedExample(
+                        id=example_id,
+                        example=self._public(example),
+                        text=embedded_text(example, self.input_keys),
+                        bucket=bucket,
+                        state_digest=digest,
+                    )
+                )
+            return selected
 
     async def aselect_with_ids(
         self, input_variables: dict[str, Any], *, k: int | None = None
@@ -287,8 +422,8 @@ class ERASEExampleSelector(BaseExampleSelector):
         """Async `select_with_ids` (the query is embedded in an executor thread).
 
         Args:
-            input_variables: The prompt's variables (only the input keys are read).
-            k: At most this many; None for the whole selection.
+            input_variables: The prompt's variables (see `select_examples`).
+            k: How many (see `select_with_ids`).
 
         Returns:
             One record per selected example.
@@ -299,7 +434,8 @@ class ERASEExampleSelector(BaseExampleSelector):
         """This selector as a LangChain retriever, like `VectorStore.as_retriever()`.
 
         Args:
-            **kwargs: `ERASERetriever` fields: `k` (documents per query), `tags`, `metadata`.
+            **kwargs: `ERASERetriever` fields: `k` (documents per query), `tags`,
+                `metadata`.
 
         Returns:
             A retriever whose documents are the selected examples, with their ids.
@@ -309,11 +445,18 @@ class ERASEExampleSelector(BaseExampleSelector):
     def _public(self, example: Example) -> dict[str, Any]:
         if self.example_keys:
             return {key: example[key] for key in self.example_keys}
-        return dict(example)
+        return example
 
     # ------------------------------------------------------------- insertion
     def add_example(self, example: dict[str, Any]) -> str:
-        """Add one example; returns its id (the hash of its canonical JSON)."""
+        """Add one example.
+
+        Args:
+            example: A dict of strings.
+
+        Returns:
+            Its id (the hash of its canonical JSON).
+        """
         return self.add_examples([example])[0]
 
     def add_examples(
@@ -322,10 +465,16 @@ class ERASEExampleSelector(BaseExampleSelector):
         ids: Sequence[str] | None = None,
         vectors: npt.ArrayLike | None = None,
     ) -> list[str]:
-        """Add examples atomically: on any error nothing is added.
+        """Add examples atomically: on any error nothing is added (in memory or the store).
 
-        `vectors` (one row per example) skips the embedding model, for examples that were
-        embedded elsewhere with the same model.
+        Args:
+            examples: Dicts of strings.
+            ids: One id per example (default: `default_example_id`).
+            vectors: One embedding per example, skipping the model (examples embedded
+                elsewhere with the same model).
+
+        Returns:
+            The new ids.
         """
         if isinstance(examples, (str, bytes, Mapping)) or not isinstance(examples, Iterable):
             raise InvalidExampleError("examples must be a list of dicts")
@@ -333,64 +482,96 @@ class ERASEExampleSelector(BaseExampleSelector):
         required = sorted(set(self.input_keys or ()) | set(self.example_keys or ()))
         clean = [validate_example(e, required) for e in examples]
         new_ids = self._new_ids(clean, ids)
-        if len(self._examples) + len(new_ids) > MAX_POINTS:
-            raise InvalidExampleError(f"a selector holds at most {MAX_POINTS} examples")
+        with self._lock:
+            self._check_new_ids(new_ids)
         if not clean:
             return []
         texts = [embedded_text(e, self.input_keys) for e in clean]
+        dimension = self.dimension
         unit = (
-            self._embed(texts, query=False)
+            self._embed(texts, query=False, dimension=dimension)
             if vectors is None
-            else self._validated(vectors, len(texts))
+            else self._validated(vectors, len(texts), dimension)
         )
-        with self._lock:
-            self._check_new_ids(new_ids)  # again, under the lock
-            with self._durable() as store:
-                projection = self._projection_for(unit.shape[1])
-                coords = projection.project(unit)
-                hashes = id_hash64(self._params.seed, new_ids)
-                for example_id, example, vector in zip(new_ids, clean, unit, strict=True):
-                    self._examples[example_id] = example
-                    self._vectors[example_id] = vector
-                    self._tags[example_id] = self._member_tag(example_id, example, vector)
-                if len(new_ids) * 8 >= len(self._examples):  # large batch: one fit is cheaper
-                    self._kmeans.insert_many(new_ids, coords, hashes)
-                    self._rebuild()
-                else:
-                    for example_id, xv, xh in zip(new_ids, coords, hashes.tolist(), strict=True):
-                        self._after_insert(example_id, self._kmeans.insert(example_id, xv, xh))
-                if store is not None:
-                    store.add(new_ids, clean, unit, projection.matrix)
+        rows = [canonical_json(e) for e in clean]
+        fingerprint = self._model_fingerprint() if self._replica is not None else None
+        with self._lock, self._writing() as txn:
+            self._check_new_ids(new_ids)  # again, under the lock and after catching up
+            first = self._index.dimension is None
+            try:
+                self._index.check_rows(new_ids, rows, unit)
+            except ValueError as err:
+                if len(self._index) + len(new_ids) > MAX_POINTS:
+                    raise InvalidExampleError(
+                        f"a selector holds at most {MAX_POINTS} examples"
+                    ) from None
+                raise EmbeddingError(f"invalid embeddings: {err}") from None
+            start = time.perf_counter()
+            outcomes = self._index.add(new_ids, rows, unit)
+            if txn is not None and self._replica is not None:
+                self._replica.record_add(
+                    txn,
+                    new_ids,
+                    rows,
+                    unit,
+                    outcomes,
+                    time.perf_counter() - start,
+                    fingerprint,
+                    first,
+                )
         return new_ids
 
     async def aadd_example(self, example: dict[str, Any]) -> str:
+        """Async `add_example` (runs in an executor).
+
+        Args:
+            example: A dict of strings.
+
+        Returns:
+            Its id.
+        """
         return await run_in_executor(None, self.add_example, example)
 
     async def aadd_examples(
         self, examples: Sequence[Mapping[str, Any]], ids: Sequence[str] | None = None
     ) -> list[str]:
+        """Async `add_examples` (runs in an executor).
+
+        Args:
+            examples: Dicts of strings.
+            ids: One id per example.
+
+        Returns:
+            The new ids.
+        """
         return await run_in_executor(None, self.add_examples, examples, ids)
 
     def _new_ids(self, examples: list[Example], ids: Sequence[str] | None) -> list[str]:
         if ids is None:
-            new_ids = [default_example_id(e) for e in examples]
-        else:
-            if isinstance(ids, str) or len(ids) != len(examples):
-                raise InvalidExampleError("ids must be a list with one id per example")
-            if not all(isinstance(i, str) and i for i in ids):
-                raise InvalidExampleError("ids must be non-empty strings")
-            new_ids = list(ids)
-        self._check_new_ids(new_ids)
+            return [default_example_id(e) for e in examples]
+        if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+            raise InvalidExampleError("ids must be a list with one id per example")
+        new_ids = list(ids)
+        if len(new_ids) != len(examples):
+            raise InvalidExampleError("ids must be a list with one id per example")
+        if not all(isinstance(i, str) and i for i in new_ids):
+            raise InvalidExampleError("ids must be non-empty strings")
+        for example_id in new_ids:
+            check_unicode(example_id, "an id")
         return new_ids
 
     def _check_new_ids(self, new_ids: list[str]) -> None:
         seen: set[str] = set()
         for example_id in new_ids:
-            if example_id in seen or example_id in self._examples:
-                raise DuplicateExampleError(f"example id {example_id!r} already present")
+            if example_id in seen or example_id in self._index:
+                raise DuplicateExampleError(
+                    f"an example with {redact_id(example_id)} is already present"
+                )
             seen.add(example_id)
 
-    def _embed(self, texts: list[str], *, query: bool) -> npt.NDArray[np.float32]:
+    def _embed(
+        self, texts: list[str], *, query: bool, dimension: int | None
+    ) -> npt.NDArray[np.float32]:
         """Embed and validate: finite, non-zero, all of the selector's dimension."""
         try:
             if query:
@@ -417,266 +598,462 @@ class ERASEExampleSelector(BaseExampleSelector):
             raise
         except Exception as err:
             raise EmbeddingError(f"the embedding model failed: {err}") from err
-        return self._validated(raw, len(texts))
+        return self._validated(raw, len(texts), dimension)
 
-    def _validated(self, raw: npt.ArrayLike, count: int) -> npt.NDArray[np.float32]:
+    def _validated(
+        self, raw: npt.ArrayLike, count: int, dimension: int | None
+    ) -> npt.NDArray[np.float32]:
         """Normalized float32 rows, or EmbeddingError unless there are `count` finite,
-        non-zero vectors of the selector's dimension."""
+        non-zero, real vectors of `dimension` (any allowed dimension if None)."""
         try:
+            if np.iscomplexobj(raw):
+                raise ValueError("embeddings must be real numbers")
             matrix = np.asarray(raw, dtype=np.float32)
             if matrix.ndim != 2 or matrix.shape[0] != count:
                 raise ValueError(
                     f"expected {count} embeddings, got an array of shape {matrix.shape}"
                 )
-            if not self._p <= matrix.shape[1] <= MAX_DIMENSION:
-                raise ValueError(f"embedding dimension must be in [p={self._p}, {MAX_DIMENSION}]")
-            if self.dimension is not None and matrix.shape[1] != self.dimension:
+            if not self.p <= matrix.shape[1] <= MAX_DIMENSION:
+                raise ValueError(f"embedding dimension must be in [p={self.p}, {MAX_DIMENSION}]")
+            if dimension is not None and matrix.shape[1] != dimension:
                 raise ValueError(
-                    f"embedding dimension {matrix.shape[1]} differs from the selector's "
-                    f"{self.dimension}"
+                    f"embedding dimension {matrix.shape[1]} differs from the selector's {dimension}"
                 )
             return normalize_rows(matrix)
         except (ValueError, TypeError) as err:
             raise EmbeddingError(f"invalid embeddings: {err}") from err
 
-    def _projection_for(self, dimension: int) -> FixedPointProjection:
-        if self._projection is None:
-            self._projection = FixedPointProjection(self._params.seed, dimension, self._p)
-        return self._projection
-
     # -------------------------------------------------------------- deletion
     def delete_example(self, example_id: str) -> DeletionReceipt:
-        """Exactly unlearn one example. Raises UnknownExampleError if it is not present."""
+        """Exactly unlearn one example.
+
+        Args:
+            example_id: A present id (UnknownExampleError otherwise).
+
+        Returns:
+            The receipt (for a store-backed selector: committed, with its log position).
+        """
+        return self.delete_examples([example_id])[0]
+
+    def delete_examples(self, ids: Sequence[str]) -> list[DeletionReceipt]:
+        """Delete several examples in one step: all ids are checked first, so an unknown
+        id deletes none; for a store-backed selector the batch is one transaction.
+
+        Deletion listeners run after the whole batch is done (and committed), once per id
+        in order; if any raises, the others still run and the first exception is re-raised
+        at the end. The deletions stand either way. The same holds with and without a store.
+
+        Args:
+            ids: Present ids, each at most once.
+
+        Returns:
+            One receipt per id, in order.
+        """
+        if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+            raise UnknownExampleError("delete_examples takes a list of ids")
+        ids = list(ids)
         with self._lock:
-            if not isinstance(example_id, str) or example_id not in self._examples:
-                raise UnknownExampleError(f"no example with id {example_id!r}")
-            start = time.perf_counter()
-            before = self.state_digest()
-            with self._durable() as store:
-                label = self._kmeans.label(example_id)
-                distance = self._center_distance(example_id, label)
-                outcome = self._kmeans.delete(example_id)
-                if outcome.refit:
-                    self._rebuild()
-                else:
-                    self._members_acc -= self._labelled_tag(example_id, label)
-                    self._buckets.remove(example_id, label, distance)
-                vector = self._vectors.pop(example_id)
-                vector[:] = 0.0  # erase the stored bytes, not just the reference
-                example = self._examples[example_id]
-                del self._examples[example_id]
-                del self._tags[example_id]
-                if not self._examples:  # a fresh fit of no examples has no projection
-                    self._projection = None
-                receipt = DeletionReceipt(
+            done: list[tuple[str, str, Any, str, str, float]] = []
+            positions: list[int | None] = [None] * len(ids)
+            with self._writing() as txn:
+                for example_id in ids:
+                    if not isinstance(example_id, str) or example_id not in self._index:
+                        raise UnknownExampleError(f"no example with {redact_id(example_id)}")
+                if len(set(ids)) != len(ids):
+                    raise DuplicateExampleError("the same id is listed twice")
+                batch_start = time.perf_counter()
+                for example_id in ids:
+                    start = time.perf_counter()
+                    before = self._index.state_digest()
+                    text = self._index.text(example_id)
+                    outcome = self._index.delete(example_id)
+                    after = self._index.state_digest()
+                    done.append(
+                        (example_id, text, outcome, before, after, time.perf_counter() - start)
+                    )
+                if txn is not None and self._replica is not None:
+                    positions = list(
+                        self._replica.record_delete(
+                            txn,
+                            ids,
+                            [d[2] for d in done],
+                            [d[4] for d in done],
+                            time.perf_counter() - batch_start,
+                        )
+                    )
+            complete = self._replica is None or not self._replica.backend.erasure_pending()
+            receipts = [
+                DeletionReceipt(
                     example_id=example_id,
                     refit=outcome.refit,
                     reason=outcome.reason.value,
                     iteration=outcome.iteration,
-                    seconds=time.perf_counter() - start,
+                    seconds=seconds,
                     digest_before=before,
-                    digest_after=self.state_digest(),
+                    digest_after=after,
+                    position=position,
+                    erasure_complete=complete,
                 )
-                if store is not None:
-                    store.delete(receipt, now_empty=not self._examples)
+                for (example_id, _, outcome, before, after, seconds), position in zip(
+                    done, positions, strict=True
+                )
+            ]
+            self._notify([(d[0], parse_example(d[1])) for d in done])
+            return receipts
+
+    def _notify(self, deleted: list[tuple[str, Example]]) -> None:
+        """Run every listener for every deleted example; re-raise the first failure last."""
+        failure: BaseException | None = None
+        for example_id, example in deleted:
             for listener in self._deletion_listeners:
-                listener(example_id, example)
-            return receipt
+                try:
+                    listener(example_id, dict(example))
+                except Exception as err:
+                    failure = failure or err
+        if failure is not None:
+            raise failure
 
     def add_deletion_listener(self, listener: Callable[[str, dict[str, Any]], object]) -> None:
         """Call `listener(example_id, example)` after every deletion, under the lock.
 
         For caches outside the selector that may hold a deleted example (an LLM's prompt or
-        KV cache: see `langchain_erase.llms.evict_on_delete`). The deletion is already done
-        when a listener runs; an exception from it propagates to the caller.
+        KV cache: see `langchain_erase.llms.evict_on_delete`). Listeners run after the whole
+        deletion (batch) is done and committed; see `delete_examples` for failures.
+
+        Args:
+            listener: Called with the id and the deleted example.
         """
         with self._lock:
             self._deletion_listeners.append(listener)
 
     async def adelete_example(self, example_id: str) -> DeletionReceipt:
+        """Async `delete_example` (runs in an executor).
+
+        Args:
+            example_id: A present id.
+
+        Returns:
+            The receipt.
+        """
         return await run_in_executor(None, self.delete_example, example_id)
 
-    def delete_examples(self, ids: Sequence[str]) -> list[DeletionReceipt]:
-        """Delete several examples; all ids are checked first, so an unknown id deletes none."""
-        if isinstance(ids, str) or not isinstance(ids, Iterable):
-            raise UnknownExampleError("delete_examples takes a list of ids")
-        with self._lock:
-            ids = list(ids)
-            for example_id in ids:
-                if not isinstance(example_id, str) or example_id not in self._examples:
-                    raise UnknownExampleError(f"no example with id {example_id!r}")
-            if len(set(ids)) != len(ids):
-                raise DuplicateExampleError("the same id is listed twice")
-            with self._durable():  # one transaction for the batch
-                return [self.delete_example(example_id) for example_id in ids]
-
     async def adelete_examples(self, ids: Sequence[str]) -> list[DeletionReceipt]:
+        """Async `delete_examples` (runs in an executor).
+
+        Args:
+            ids: Present ids.
+
+        Returns:
+            The receipts.
+        """
         return await run_in_executor(None, self.delete_examples, ids)
 
-    # -------------------------------------------------------- internal state
-    def _member_tag(
-        self, example_id: str, example: Example, vector: npt.NDArray[np.float32]
-    ) -> npt.NDArray[np.uint64]:
-        """256-bit hash of (id, content, stored vector): what the membership digest sums."""
-        parts = (example_id.encode(), canonical_json(example).encode(), vector.tobytes())
-        data = b"".join(len(part).to_bytes(8, "little") + part for part in parts)
-        return np.frombuffer(hashlib.blake2b(data, digest_size=32).digest(), dtype=np.uint64)
-
-    def _labelled_tag(self, example_id: str, label: int) -> npt.NDArray[np.uint64]:
-        """The member's contribution to the membership digest (a sum mod 2**64 per lane)."""
-        return mix64(self._tags[example_id], (label * _LABEL_SALT) & _MASK64)
-
-    def _center_distance(self, example_id: str, label: int) -> int:
-        center = self._kmeans.final_centers()[label]
-        return int(squared_distances(self._kmeans.coords(example_id)[None, :], center)[0])
-
-    def _after_insert(self, example_id: str, outcome: ChangeOutcome) -> None:
-        """Bring buckets and the membership digest in line with the clustering."""
-        if outcome.refit:
-            self._rebuild()
-            return
-        label = self._kmeans.label(example_id)
-        self._members_acc += self._labelled_tag(example_id, label)
-        self._buckets.add(
-            example_id, label, self._center_distance(example_id, label), self._vectors[example_id]
-        )
-
-    def _rebuild(self) -> None:
-        """Rebuild buckets and the membership digest after a (re)fit: O(n), vectorized."""
-        ids, labels, coords = self._kmeans.alive()
-        centers = self._kmeans.final_centers()
-        if ids:
-            tags = np.stack([self._tags[i] for i in ids])
-            salts = (labels.astype(np.uint64) * np.uint64(_LABEL_SALT))[:, None]
-            self._members_acc = mix64(tags, salts).sum(axis=0, dtype=np.uint64)
-            diff = coords - centers[labels]
-            distances = np.einsum("ij,ij->i", diff, diff)
-        else:
-            self._members_acc = np.zeros(4, dtype=np.uint64)
-            distances = np.zeros(0, dtype=np.int64)
-        self._buckets = BucketIndex.build(
-            self._kmeans.n_clusters,
-            self.selection,
-            self.dimension or 0,
-            ids,
-            labels,
-            distances,
-            [self._vectors[i] for i in ids],
-        )
-
-    # ------------------------------------------------------------ verification
-    def verify(self) -> bool:
-        """Refit a fresh selector from the stored vectors and compare state digests."""
-        with self._lock:
-            fresh = self._fresh_copy()
-            return fresh.state_digest() == self.state_digest()
-
-    def _fresh_copy(self) -> ERASEExampleSelector:
-        fresh = ERASEExampleSelector(
-            self.embeddings,
-            k=self._params.k,
-            epsilon=self._params.epsilon,
-            seed=self._params.seed,
-            input_keys=self.input_keys,
-            example_keys=self.example_keys,
-            selection=self.selection,
-            p=self._p,
-            gamma=self._params.gamma,
-            max_iter=self._params.max_iter,
-        )
-        ids = sorted(self._examples)
-        if ids and self._projection is not None:
-            vectors = np.stack([self._vectors[i] for i in ids])
-            fresh._load_fitted(
-                ids, [self._examples[i] for i in ids], vectors, self._projection.matrix
-            )
-        return fresh
-
-    def _load_fitted(
-        self,
-        ids: list[str],
-        examples: list[Example],
-        vectors: npt.NDArray[np.float32],
-        projection_matrix: npt.NDArray[np.float64] | None = None,
-    ) -> None:
-        """Fill an empty selector from stored (already normalized) vectors; no embedding."""
-        self._projection = FixedPointProjection(
-            self._params.seed, vectors.shape[1], self._p, matrix=projection_matrix
-        )
-        for example_id, example, vector in zip(ids, examples, vectors, strict=True):
-            self._examples[example_id] = example
-            self._vectors[example_id] = np.array(vector, dtype=np.float32)
-            self._tags[example_id] = self._member_tag(
-                example_id, example, self._vectors[example_id]
-            )
-        coords = self._projection.project(vectors)
-        self._kmeans.fit(ids, coords, id_hash64(self._params.seed, ids))
-        self._rebuild()
-
-    # ------------------------------------------------------------ persistence
+    # ------------------------------------------------------------------ store
     @classmethod
-    def open(cls, path: str | Path, embeddings: Embeddings, **kwargs: Any) -> ERASEExampleSelector:
-        """Create or reopen a SQLite store; every add and delete is durable when it returns.
+    def open(
+        cls,
+        target: str | os.PathLike[str],
+        embeddings: Embeddings,
+        *,
+        name: str = "default",
+        consistency: Consistency = "strong",
+        log_key: str | bytes | None = None,
+        **params: Any,
+    ) -> ERASEExampleSelector:
+        """Create or open a shared store; every add and delete is committed when it returns.
 
-        See `langchain_erase.store.open_selector` (parameters must match a reopened store).
+        Any number of processes may open the same target and name and read and write.
+
+        Args:
+            target: A SQLite file path, or a ``postgresql://`` URL.
+            embeddings: The embedding model (checked against the store's fingerprint).
+            name: Which example set of the database (one per tenant or task).
+            consistency: "strong": every select first catches up to the committed log
+                head, so no select follows a returned deletion in any process.
+                "eventual": a background follower applies changes every
+                `FOLLOW_INTERVAL_S` seconds.
+            log_key: Key of the HMAC that the change log keeps of ids; else the
+                LANGCHAIN_ERASE_LOG_KEY environment variable; else (SQLite) the key file
+                ``<database>.key``. Every process of one store must use the same key.
+            **params: Selector parameters; on reopen they must equal the stored ones
+                (omitted ones are taken from the store).
+
+        Returns:
+            The selector, caught up with the store.
         """
-        from langchain_erase.store import open_selector
+        if consistency not in _CONSISTENCY:
+            raise InvalidParameterError(f"consistency must be one of {_CONSISTENCY}")
+        if not isinstance(name, str) or not 0 < len(name) <= _MAX_NAME or "\0" in name:
+            raise InvalidParameterError(f"name must be a non-empty string of at most {_MAX_NAME}")
+        if isinstance(log_key, str):
+            log_key = log_key.encode("utf-8")
+        if log_key is not None and (not isinstance(log_key, bytes) or not log_key):
+            raise InvalidParameterError("log_key must be a non-empty string or bytes")
+        cls(embeddings, **params)  # invalid parameters are refused before anything is created
+        backend, key = open_backend(target, name, log_key)
+        try:
+            selector = cls._attach(backend, key, embeddings, params)
+        except BaseException:
+            backend.close()
+            raise
+        selector._consistency = consistency
+        if consistency == "eventual":
+            selector._start_follower()
+        return selector
 
-        return open_selector(path, embeddings, **kwargs)
+    @classmethod
+    def _attach(
+        cls,
+        backend: StorageBackend,
+        key: bytes,
+        embeddings: Embeddings,
+        params: dict[str, Any],
+    ) -> ERASEExampleSelector:
+        header = backend.read_header()
+        if header is None:
+            new = cls(embeddings, **params)
+            header = backend.create(StoreHeader(new._stored_params(), None, None, None))
+        stored = header.params
+        try:
+            cls(embeddings, **stored)
+        except (InvalidParameterError, TypeError) as err:
+            raise StateFileError(f"{backend.describe()} has invalid parameters: {err}") from None
+        selector = cls(embeddings, **{**stored, **params})
+        given = selector._stored_params()
+        if given != stored:
+            differ = sorted(key for key in stored if given.get(key) != stored[key])
+            raise InvalidParameterError(
+                f"{backend.describe()} was created with other parameters: "
+                + ", ".join(f"{k}={stored[k]!r} (given {given.get(k)!r})" for k in differ)
+            )
+        if header.fingerprint is not None:
+            selector._check_fingerprint(header.fingerprint, backend.describe())
+        selector._replica = Replica(selector._index, backend, key)
+        return selector
+
+    def _model_fingerprint(self) -> dict[str, Any]:
+        """Dimension and embeddings of the fixed probe texts (computed once)."""
+        if self._fingerprint is None:
+            probes = self._embed(list(FINGERPRINT_PROBES), query=False, dimension=None)
+            self._fingerprint = {
+                "dimension": int(probes.shape[1]),
+                "probes": [[float(x) for x in row] for row in probes],
+            }
+        return self._fingerprint
+
+    def _check_fingerprint(self, stored: dict[str, Any], where: str) -> None:
+        mine = self._model_fingerprint()
+        advice = (
+            "open it with the embedding model it was built with, or build a new store "
+            "(another path or name) with this model"
+        )
+        if stored.get("dimension") != mine["dimension"]:
+            raise EmbeddingModelMismatchError(
+                f"{where} was built with an embedding model of dimension "
+                f"{stored.get('dimension')!r}, this one has {mine['dimension']}: {advice}"
+            )
+        try:
+            theirs = np.asarray(stored["probes"], dtype=np.float64)
+            ours = np.asarray(mine["probes"], dtype=np.float64)
+            cosines = np.sum(theirs * ours, axis=1) / (
+                np.linalg.norm(theirs, axis=1) * np.linalg.norm(ours, axis=1)
+            )
+        except (KeyError, TypeError, ValueError):
+            raise StateFileError(f"{where} has an invalid model fingerprint") from None
+        if theirs.shape != ours.shape or not np.all(cosines >= _FINGERPRINT_MIN_COSINE):
+            raise EmbeddingModelMismatchError(
+                f"{where} was built with another embedding model (its probe embeddings "
+                f"differ): {advice}"
+            )
 
     @property
-    def store(self) -> SelectorStore | None:
-        """The SQLite store behind an `open`ed selector (its deletion log), else None."""
-        return self._store
+    def store(self) -> StorageBackend | None:
+        """The storage backend behind an `open`ed selector, else None."""
+        return None if self._replica is None else self._replica.backend
+
+    @property
+    def consistency(self) -> Consistency:
+        """ "strong" or "eventual" (see `open`)."""
+        return self._consistency
+
+    @property
+    def log_position(self) -> int | None:
+        """The last change-log position applied to memory (None without a store)."""
+        return None if self._replica is None else self._replica.position
+
+    @property
+    def consistency_repairs(self) -> int:
+        """How often catching up found a digest mismatch and refitted from the rows."""
+        return 0 if self._replica is None else self._replica.repairs
+
+    def sync(self) -> int | None:
+        """Catch up with the store now.
+
+        Returns:
+            The log position after catching up (None without a store).
+        """
+        with self._lock:
+            if self._replica is None:
+                return None
+            self._check_open()
+            self._replica.refresh()
+            return self._replica.position
 
     def close(self) -> None:
-        """Release the store (later changes raise StateFileError); no-op without one."""
+        """Release the store; later changes raise StateFileError (no-op without one)."""
+        self._stop.set()
+        follower = self._follower
+        if follower is not None and follower is not threading.current_thread():
+            follower.join()
         with self._lock:
-            if self._store is not None:
-                self._store.close()
+            if self._replica is not None and not self._closed:
+                self._closed = True
+                self._replica.backend.close()
+
+    def _check_open(self) -> None:
+        if self._closed and self._replica is not None:
+            raise StateFileError(f"store {self._replica.backend.describe()} is closed")
+
+    def _follow(self) -> None:
+        """Before a read (under the lock): catch up in strong mode; refuse after a fork."""
+        if self._replica is None or self._closed:
+            return
+        if self._consistency == "strong":
+            self._replica.refresh()
+        else:
+            self._replica.check_process()
+
+    def _start_follower(self) -> None:
+        def follow() -> None:
+            while not self._stop.wait(FOLLOW_INTERVAL_S):
+                try:
+                    with self._lock:
+                        if self._replica is not None and not self._closed:
+                            self._replica.refresh()
+                except Exception:  # keep following; the next round retries
+                    logger.exception("langchain_erase follower: catching up failed")
+
+        self._follower = threading.Thread(
+            target=follow, name="langchain-erase-follower", daemon=True
+        )
+        self._follower.start()
 
     @contextmanager
-    def _durable(self) -> Iterator[SelectorStore | None]:
-        """Make the block's in-memory change and its store write one atomic step.
-
-        Held under the lock. The store commits the change with the new digest; on any error
-        it rolls back and memory is rebuilt from it, so both stay as before. Nested blocks
-        (a batch) join the outer transaction.
-        """
-        store = self._store
-        if store is None or store.in_transaction:
-            yield store
+    def _writing(self) -> Iterator[WriteTxn | None]:
+        """Held under the lock: the block's in-memory change and its store write are one
+        atomic step (no store: just the block). Memory equals the store afterwards."""
+        if self._replica is None:
+            yield None
             return
-        try:
-            with store.transaction():
-                yield store
-                store.set_digest(self.state_digest())
-        except BaseException:
-            self._restore_from(store)
-            raise
+        self._check_open()
+        with self._replica.write() as txn:
+            yield txn
 
-    def _restore_from(self, store: SelectorStore) -> None:
-        """Rebuild memory from the store's rows and check the digest recorded with them."""
-        rows = store.rows()
-        self._clear_state()
-        try:
-            if rows.ids:
-                self._load_fitted(rows.ids, rows.examples, rows.vectors, rows.projection)
-        except ValueError as err:
-            raise StateFileError(f"{store.path} has invalid contents: {err}") from None
-        if self.state_digest() != rows.digest:
-            raise StateFileError(f"{store.path} failed its integrity check (state digest mismatch)")
-
+    # ------------------------------------------------------------ snapshots
     def save(self, path: str | Path) -> None:
-        """Write a snapshot (no pickle) that `load` restores and verifies."""
-        from langchain_erase.persistence import save_selector
+        """Write a snapshot (no pickle, mode 0600) that `load` restores and verifies.
 
+        A store-backed selector records its set name and log position; see `load`.
+
+        Args:
+            path: Destination file.
+        """
         with self._lock:
-            save_selector(self, Path(path))
+            ids, texts, vectors = self._index.rows()
+            matrix = self._index.projection_matrix
+            store = None
+            if self._replica is not None:
+                store = {"set": self._replica.backend.name, "position": self._replica.position}
+            header = {
+                "params": self._stored_params(),
+                "count": len(ids),
+                "dimension": self.dimension,
+                "state_digest": self.state_digest(),
+                "store": store,
+            }
+            write_snapshot(
+                Path(path),
+                Snapshot(
+                    header,
+                    ids,
+                    texts,
+                    vectors.reshape(len(ids), self.dimension or 0),
+                    matrix if matrix is not None else np.zeros((0, 0)),
+                ),
+            )
 
     @classmethod
-    def load(cls, path: str | Path, embeddings: Embeddings) -> ERASEExampleSelector:
-        """Restore a snapshot; raises StateFileError if it is corrupted or foreign."""
-        from langchain_erase.persistence import load_selector
+    def load(
+        cls,
+        path: str | Path,
+        embeddings: Embeddings,
+        *,
+        store: ERASEExampleSelector | None = None,
+    ) -> ERASEExampleSelector:
+        """Restore a snapshot into an in-memory selector; StateFileError if it is corrupted
+        or foreign.
 
-        return load_selector(Path(path), embeddings)
+        A snapshot saved from a store-backed selector knows the store's log position at
+        that time. Deletions committed to the store later must not come back, so loading
+        it needs `store=` (a selector `open`ed on that store and set): it is refused with
+        `StaleSnapshotError` if the store's log has moved past the snapshot's position.
+
+        Args:
+            path: The snapshot file.
+            embeddings: The embedding model.
+            store: The open store-backed selector to check a store snapshot against.
+
+        Returns:
+            The restored selector.
+        """
+        path = Path(path)
+        snapshot = read_snapshot(path)
+        header = snapshot.header
+        origin = header.get("store")
+        if origin is not None:
+            if store is None or store._replica is None:
+                raise StaleSnapshotError(
+                    f"{path} was saved from a store; pass store= (the store opened again) "
+                    "so deletions made after the snapshot cannot come back"
+                )
+            position = store.sync()
+            if not isinstance(origin, dict) or origin.get("set") != store._replica.backend.name:
+                raise StaleSnapshotError(f"{path} was saved from another example set")
+            if origin.get("position") != position:
+                raise StaleSnapshotError(
+                    f"{path} was saved at log position {origin.get('position')!r}; the store "
+                    f"is at {position}: its later changes (deletions) are not in the snapshot"
+                )
+        try:
+            selector = cls(embeddings, **dict(header["params"]))
+            vectors = snapshot.vectors
+            if snapshot.ids:
+                selector._index.load(snapshot.ids, snapshot.texts, vectors, snapshot.projection)
+                for text in snapshot.texts:
+                    parse_example(text)
+        except StateFileError:
+            raise
+        except (TypeError, ValueError, KeyError, OverflowError) as err:
+            raise StateFileError(f"{path} has invalid contents: {err}") from None
+        if selector.state_digest() != header.get("state_digest"):
+            raise StateFileError(f"{path} failed its integrity check (state digest mismatch)")
+        return selector
+
+
+def _mmr_params(selection: str, fetch_k: object, lambda_mult: object) -> dict[str, Any]:
+    """Checked `fetch_k` and `lambda_mult` for the index (defaults for mmr, none otherwise)."""
+    if selection != "mmr":
+        if fetch_k is not None or lambda_mult is not None:
+            raise InvalidParameterError("fetch_k and lambda_mult apply only to selection='mmr'")
+        return {}
+    fetch_k = DEFAULT_FETCH_K if fetch_k is None else fetch_k
+    lambda_mult = DEFAULT_LAMBDA_MULT if lambda_mult is None else lambda_mult
+    if isinstance(fetch_k, bool) or not isinstance(fetch_k, int) or fetch_k < 1:
+        raise InvalidParameterError(f"fetch_k must be a positive integer, got {fetch_k!r}")
+    if (
+        isinstance(lambda_mult, bool)
+        or not isinstance(lambda_mult, (int, float))
+        or not 0.0 <= lambda_mult <= 1.0
+    ):
+        raise InvalidParameterError(f"lambda_mult must be a number in [0, 1], got {lambda_mult!r}")
+    return {"fetch_k": fetch_k, "lambda_mult": float(lambda_mult)}

@@ -7,7 +7,7 @@ The policy mirrors LangChain's similarity selectors where it can:
   lists). They are stored as their JSON round trip, a deep copy that a caller's later
   mutation cannot reach and that a saved and reloaded selector returns unchanged.
 - **Ids** are the first 32 hex digits of sha256 of the example's canonical JSON (sorted
-  keys, no whitespace, UTF-8), unless the caller gives ids.
+  keys, no whitespace, UTF-8; `langchain_erase.core.canonical`), unless the caller gives ids.
 - **Embedded text** is the values of the input keys (all keys when none are set), sorted by
   key and joined by single spaces, as LangChain's `SemanticSimilarityExampleSelector` does; a
   value that is not a string contributes its canonical JSON (``3``, ``true``, ``[1,2]``).
@@ -22,20 +22,20 @@ The policy mirrors LangChain's similarity selectors where it can:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeAlias, cast
+from typing import TypeAlias, cast
 
+from langchain_erase.core.canonical import canonical_json
 from langchain_erase.errors import InvalidExampleError
 
 __all__ = [
     "Example",
     "JSONValue",
-    "canonical_json",
-    "default_example_id",
+    "check_unicode",
     "embedded_text",
+    "parse_example",
     "validate_example",
     "validate_query",
 ]
@@ -48,37 +48,14 @@ Example: TypeAlias = dict[str, JSONValue]
 MAX_DEPTH = 64
 
 
-def canonical_json(value: object) -> str:
-    """The one serialization used for ids, digests, the store and non-string embedded text.
-
-    Args:
-        value: A JSON value (as returned by `validate_example`).
-
-    Returns:
-        JSON with sorted keys, no whitespace and non-ASCII characters kept.
-    """
-    return json.dumps(
-        value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-    )
-
-
-def default_example_id(example: Mapping[str, Any]) -> str:
-    """Stable id of an example: the first 32 hex digits of sha256 of its canonical JSON.
-
-    Args:
-        example: The example (strings, numbers, lists... as `validate_example` accepts).
-
-    Returns:
-        32 lowercase hex digits.
-    """
-    return hashlib.sha256(canonical_json(example).encode("utf-8")).hexdigest()[:32]
-
-
 def _plain(value: object, where: str, depth: int) -> JSONValue:
     """A JSON copy of `value`, or InvalidExampleError naming where it has no JSON form."""
     if depth > MAX_DEPTH:
         raise InvalidExampleError(f"{where} is nested more than {MAX_DEPTH} levels deep")
-    if value is None or isinstance(value, (str, bool, int)):
+    if isinstance(value, str):
+        check_unicode(value, where)
+        return value
+    if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -91,12 +68,29 @@ def _plain(value: object, where: str, depth: int) -> JSONValue:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidExampleError(f"{where} has a non-string key {key!r:.40}")
+            check_unicode(key, f"a key of {where}")
             out[key] = _plain(item, f"{where}[{key!r:.40}]", depth + 1)
         return out
     raise InvalidExampleError(
         f"{where} is a {type(value).__name__}, which has no JSON form "
         "(use strings, numbers, booleans, None, lists or dicts)"
     )
+
+
+def check_unicode(text: str, what: str) -> None:
+    """Refuse strings that cannot be stored as UTF-8 (lone surrogates).
+
+    Args:
+        text: The string.
+        what: How the error message names it.
+
+    Raises:
+        InvalidExampleError: `text` holds a lone surrogate.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidExampleError(f"{what} contains a lone surrogate (not valid Unicode)") from None
 
 
 def validate_example(example: object, required: Sequence[str], what: str = "example") -> Example:
@@ -158,6 +152,22 @@ def validate_query(input_variables: object, input_keys: Sequence[str] | None) ->
             f"{err}; without input_keys every prompt variable is part of the query, so set "
             "input_keys to the variables that should be matched"
         ) from None
+
+
+def parse_example(text: str) -> Example:
+    """Parse a stored canonical JSON example.
+
+    Args:
+        text: The stored text.
+
+    Returns:
+        The example.
+
+    Raises:
+        InvalidExampleError: The text is not a JSON object that `validate_example` accepts
+            (a ValueError, as is the JSON decoder's own error).
+    """
+    return validate_example(json.loads(text), (), "a stored example")
 
 
 def embedded_text(example: Mapping[str, JSONValue], input_keys: Sequence[str] | None) -> str:

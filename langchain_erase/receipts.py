@@ -27,3 +27,12 @@ class DeletionReceipt(BaseModel):
     seconds: float = Field(ge=0.0, description="Wall time of the deletion.")
     digest_before: str
     digest_after: str
+    position: int | None = Field(
+        default=None,
+        description="Change-log position of this deletion in the store (None without one).",
+    )
+    erasure_complete: bool = Field(
+        default=True,
+        description="False if the store could not yet erase the deleted bytes from its "
+        "write-ahead log (readers held it); the store's next write completes it.",
+    )

@@ -116,12 +116,13 @@ def test_json_values_survive_the_store_and_snapshots(tmp_path: Path) -> None:
     example = {"input": "q", "output": {"n": 1.5, "tags": ["x", None, False]}}
     sel = ERASEExampleSelector.open(tmp_path / "s.db", EMB, k=2, input_keys=["input"])
     eid = sel.add_example(example)
-    sel.save(tmp_path / "snap.npz")
     digest = sel.state_digest()
     sel.close()
     reopened = ERASEExampleSelector.open(tmp_path / "s.db", EMB, k=2, input_keys=["input"])
     assert reopened.get_example(eid) == example and reopened.state_digest() == digest
     reopened.close()
+    memory = ERASEExampleSelector.from_examples([example], EMB, k=2, input_keys=["input"])
+    memory.save(tmp_path / "snap.npz")
     loaded = ERASEExampleSelector.load(tmp_path / "snap.npz", EMB)
     assert loaded.get_example(eid) == example and loaded.state_digest() == digest
 

@@ -12,15 +12,21 @@ EXPECTED = {
     "DuplicateExampleError",
     "ERASEError",
     "ERASEExampleSelector",
+    "ERASERetriever",
     "EmbeddingError",
+    "EmbeddingModelMismatchError",
+    "ForkedProcessError",
     "InputTooLongError",
     "InvalidExampleError",
     "InvalidParameterError",
     "LlamaCppEmbeddings",
     "ModelConversionError",
     "ModelNotFoundError",
+    "SelectedExample",
+    "StaleSnapshotError",
     "StateFileError",
     "StoreLockedError",
+    "StoreUnavailableError",
     "UnknownExampleError",
     "__version__",
     "default_example_id",
@@ -42,7 +48,7 @@ def test_core_has_no_langchain_import() -> None:
         if name.startswith("langchain_erase.core"):
             del sys.modules[name]
     core = importlib.import_module("langchain_erase.core")
-    for module in ("hashing", "projection", "qkmeans", "buckets"):
+    for module in ("hashing", "projection", "qkmeans", "buckets", "neighbors", "index"):
         source = importlib.import_module(f"langchain_erase.core.{module}").__file__
         assert source is not None
         text = Path(source).read_text()

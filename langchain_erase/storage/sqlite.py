@@ -1,0 +1,710 @@
+"""SQLite backend: many example sets in one file, shared by any number of processes on a host.
+
+The file is in WAL mode with a busy timeout, so readers never block and writers queue. Every
+write is one `BEGIN IMMEDIATE` transaction (SQLite's write lock); nothing relies on POSIX
+locks outliving a foreign `open()`/`close()` of the file (a `shutil.copy` of the database
+drops them), because every writer catches up from the change log inside its transaction.
+
+Erasure: `secure_delete` zeroes deleted rows in place; after a commit with deletions (and
+after a rolled-back write that may have spilled pages) a `wal_checkpoint(TRUNCATE)` is retried
+for up to `ERASURE_BOUND_S` seconds while other processes read. If it cannot complete,
+`erasure_pending()` is True and the next write retries it.
+
+Integrity: each change record carries `chain = sha256(previous chain, record fields)`, and the
+set's row keeps the chain at the head, so a damaged or edited log is refused (StateFileError).
+
+Fork safety: a backend opened in one process refuses every call in a forked child
+(ForkedProcessError); the child must open its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_erase.errors import (
+    ERASEError,
+    ForkedProcessError,
+    InvalidParameterError,
+    StateFileError,
+    StoreLockedError,
+    StoreUnavailableError,
+)
+from langchain_erase.storage.base import ChangeRecord, ExampleRow, StoreHeader
+
+__all__ = [
+    "APPLICATION_ID",
+    "BUSY_TIMEOUT_S",
+    "ERASURE_BOUND_S",
+    "STORE_FORMAT",
+    "STORE_VERSION",
+    "SqliteBackend",
+    "check_store_path",
+    "open_sqlite_backend",
+]
+
+STORE_FORMAT = "langchain-erase-store"
+STORE_VERSION = 2
+#: SQLite header field that marks our files ("ERAS"): foreign databases are refused before
+#: anything is written to them.
+APPLICATION_ID = 0x45524153
+#: How long a writer waits for another process's write transaction.
+BUSY_TIMEOUT_S = 30.0
+#: How long the erasure checkpoint is retried after a deletion while others read.
+ERASURE_BOUND_S = 2.0
+_CHECKPOINT_RETRY_S = 0.005
+_KEY_BYTES = 32
+#: Longest name SQLite and the key file derive from the database's name.
+_LONGEST_SUFFIX = "-journal"
+
+_SCHEMA = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE sets (name TEXT PRIMARY KEY, params TEXT NOT NULL, dimension INTEGER, "
+    "projection BLOB, fingerprint TEXT, head_position INTEGER NOT NULL, "
+    "head_digest TEXT NOT NULL, head_chain TEXT NOT NULL)",
+    "CREATE TABLE examples (set_name TEXT NOT NULL, id TEXT NOT NULL, example TEXT NOT NULL, "
+    "vector BLOB NOT NULL, added_at INTEGER NOT NULL, PRIMARY KEY (set_name, id))",
+    "CREATE INDEX examples_added_at ON examples (set_name, added_at)",
+    "CREATE TABLE changes (set_name TEXT NOT NULL, position INTEGER NOT NULL, "
+    "op TEXT NOT NULL, id_key TEXT NOT NULL, digest_after TEXT NOT NULL, time REAL NOT NULL, "
+    "refit INTEGER NOT NULL, reason TEXT NOT NULL, iteration INTEGER, seconds REAL NOT NULL, "
+    "chain TEXT NOT NULL, PRIMARY KEY (set_name, position)) WITHOUT ROWID",
+)
+_CHANGE_COLUMNS = "position, op, id_key, digest_after, time, refit, reason, iteration, seconds"
+_REASONS = ("none", "init_seed", "center_moved", "stop_rule")
+_SQLITE_UNAVAILABLE = {
+    "SQLITE_READONLY": "the file or its directory is read-only or immutable",
+    "SQLITE_CANTOPEN": "the file cannot be opened (permissions or a missing directory)",
+    "SQLITE_FULL": "the disk is full",
+    "SQLITE_IOERR": "an I/O error (full disk, read-only or failing device)",
+}
+_OS_ERRNOS = {
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "the file is immutable or not permitted",
+    errno.ENOSPC: "the disk is full",
+    errno.ENAMETOOLONG: "the file name is too long",
+    errno.ENOENT: "the directory does not exist",
+    errno.ENOTDIR: "a parent of the path is not a directory",
+    errno.EISDIR: "the path is a directory",
+}
+
+
+def check_store_path(target: object) -> Path:
+    """Accept real file paths only.
+
+    Args:
+        target: What the user passed as the store.
+
+    Returns:
+        The path.
+
+    Raises:
+        InvalidParameterError: For ":memory:", an empty name, a "file:" URI, a name with a
+            query string, or anything that is not a str or os.PathLike.
+    """
+    if not isinstance(target, (str, os.PathLike)):
+        raise InvalidParameterError(f"a store is a file path, got {type(target).__name__}")
+    text = os.fspath(target)
+    if not isinstance(text, str):
+        raise InvalidParameterError("a store path must be text, not bytes")
+    if text in ("", ":memory:") or text.startswith("file:") or "?" in text or "\0" in text:
+        raise InvalidParameterError(
+            "a store must be a real file path (no ':memory:', 'file:' URIs or query strings)"
+        )
+    return Path(text)
+
+
+def _chain(previous: str, record: ChangeRecord) -> str:
+    fields = [
+        record.position,
+        record.op,
+        record.id_key,
+        record.digest_after,
+        record.time,
+        record.refit,
+        record.reason,
+        record.iteration,
+        record.seconds,
+    ]
+    return hashlib.sha256((previous + json.dumps(fields)).encode()).hexdigest()
+
+
+def _os_reason(err: BaseException) -> str | None:
+    code = getattr(err, "errno", None)
+    return _OS_ERRNOS.get(code) if isinstance(code, int) else None
+
+
+def _create_private(path: Path, data: bytes | None = None) -> bool:
+    """Create `path` with mode 0600 (False if it already exists)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    try:
+        if data is not None:
+            os.write(fd, data)
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    return True
+
+
+def _read_or_create_key(db_path: Path) -> bytes:
+    """The key file `<database>.key` beside the database (mode 0600, created on first use)."""
+    key_path = Path(f"{db_path}.key")
+    _create_private(key_path, os.urandom(_KEY_BYTES).hex().encode())
+    key = key_path.read_bytes().strip()
+    if len(key) != 2 * _KEY_BYTES:
+        raise StateFileError(f"{key_path} is not a langchain-erase log key file")
+    return key
+
+
+class _Txn:
+    """The `WriteTxn` of one SQLite write transaction."""
+
+    def __init__(self, backend: SqliteBackend, conn: sqlite3.Connection) -> None:
+        self._backend = backend
+        self._conn = conn
+        self.wrote = False
+        self.deleted = False
+
+    def head(self) -> tuple[int, str]:
+        return self._backend._head(self._conn)
+
+    def changes_after(self, position: int) -> list[ChangeRecord]:
+        return self._backend._changes_after(self._conn, position)
+
+    def rows_added_after(self, position: int) -> list[ExampleRow]:
+        return self._backend._rows_added_after(self._conn, position)
+
+    def set_static(
+        self, dimension: int, projection: bytes, fingerprint: dict[str, Any] | None
+    ) -> None:
+        self.wrote = True
+        self._conn.execute(
+            "UPDATE sets SET dimension = ?, projection = ?, "
+            "fingerprint = coalesce(?, fingerprint) WHERE name = ?",
+            (
+                dimension,
+                projection,
+                None if fingerprint is None else json.dumps(fingerprint),
+                self._backend.name,
+            ),
+        )
+
+    def clear_static(self) -> None:
+        self.wrote = True
+        self._conn.execute(
+            "UPDATE sets SET dimension = NULL, projection = NULL, fingerprint = NULL "
+            "WHERE name = ?",
+            (self._backend.name,),
+        )
+
+    def insert(self, rows: Sequence[ExampleRow], changes: Sequence[ChangeRecord]) -> None:
+        self.wrote = True
+        name = self._backend.name
+        self._conn.executemany(
+            "INSERT INTO examples (set_name, id, example, vector, added_at) VALUES (?, ?, ?, ?, ?)",
+            [
+                (name, row.id, row.example, row.vector, change.position)
+                for row, change in zip(rows, changes, strict=True)
+            ],
+        )
+        self._append(changes)
+
+    def delete(self, ids: Sequence[str], changes: Sequence[ChangeRecord]) -> None:
+        self.wrote = self.deleted = True
+        self._conn.executemany(
+            "DELETE FROM examples WHERE set_name = ? AND id = ?",
+            [(self._backend.name, example_id) for example_id in ids],
+        )
+        self._append(changes)
+
+    def _append(self, changes: Sequence[ChangeRecord]) -> None:
+        name = self._backend.name
+        chain = self._conn.execute(
+            "SELECT head_chain FROM sets WHERE name = ?", (name,)
+        ).fetchone()[0]
+        rows = []
+        for change in changes:
+            chain = _chain(chain, change)
+            rows.append(
+                (
+                    name,
+                    change.position,
+                    change.op,
+                    change.id_key,
+                    change.digest_after,
+                    change.time,
+                    int(change.refit),
+                    change.reason,
+                    change.iteration,
+                    change.seconds,
+                    chain,
+                )
+            )
+        self._conn.executemany(
+            f"INSERT INTO changes (set_name, {_CHANGE_COLUMNS}, chain) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        if changes:
+            last = changes[-1]
+            self._conn.execute(
+                "UPDATE sets SET head_position = ?, head_digest = ?, head_chain = ? WHERE name = ?",
+                (last.position, last.digest_after, chain, name),
+            )
+
+
+class SqliteBackend:
+    """One example set (`name`) in a SQLite file. Not thread-safe: callers serialize."""
+
+    def __init__(self, path: Path, name: str, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self.name = name
+        self._conn: sqlite3.Connection | None = conn
+        self._pid = os.getpid()
+        self._data_version: int | None = None
+        self._pending = False
+
+    # ----------------------------------------------------------------- opening
+    @classmethod
+    def open(cls, path: Path, name: str) -> SqliteBackend:
+        """Open (creating if needed, mode 0600) the database and its schema.
+
+        Args:
+            path: A real file path (see `check_store_path`).
+            name: The example set.
+
+        Returns:
+            The backend (the set itself is created by `create`).
+
+        Raises:
+            StateFileError: The file is damaged, foreign, of a future version, or cannot be
+                opened (with the operating system's reason: read-only, full disk, ...).
+        """
+        created = False
+        try:
+            created = _create_private(path)
+        except OSError as err:
+            raise cls._os_error(path, err) from None
+        conn = None
+        try:
+            conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            conn.text_factory = cls._text
+            backend = cls(path, name, conn)
+            backend._initialize(conn)
+        except BaseException as err:
+            if conn is not None:
+                conn.close()
+            if created:
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+            if isinstance(err, sqlite3.Error):
+                raise cls._sqlite_error(path, "open", err) from None
+            raise
+        return backend
+
+    @staticmethod
+    def _text(raw: bytes) -> str:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise StateFileError(f"text in the store is not UTF-8: {err}") from None
+
+    def _initialize(self, conn: sqlite3.Connection) -> None:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if app_id != APPLICATION_ID and (app_id != 0 or tables != 0):
+            raise StateFileError(f"{self.path} is not a langchain-erase store")
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode != "wal":
+            raise StateFileError(f"{self.path} cannot use write-ahead logging ({mode})")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA secure_delete=ON")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [("format", STORE_FORMAT), ("version", str(STORE_VERSION))],
+                )
+                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version={STORE_VERSION}")
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        if meta.get("format") != STORE_FORMAT:
+            raise StateFileError(f"{self.path} is not a langchain-erase store")
+        if meta.get("version") != str(STORE_VERSION):
+            raise StateFileError(
+                f"{self.path} has store version {meta.get('version')!r}; this "
+                f"langchain-erase reads version {STORE_VERSION}"
+            )
+        self._checkpoint()  # a crash may have left frames of a refused write in the WAL
+
+    # ----------------------------------------------------------------- protocol
+    def describe(self) -> str:
+        """Returns:
+        The database path and the set name, for messages."""
+        return f"{self.path} (set {self.name!r})"
+
+    def read_header(self) -> StoreHeader | None:
+        """Returns:
+        The set's header, or None if the set does not exist yet."""
+        row = self._query(
+            "SELECT params, dimension, projection, fingerprint FROM sets WHERE name = ?",
+            (self.name,),
+        )
+        if not row:
+            return None
+        params, dimension, projection, fingerprint = row[0]
+        try:
+            header = StoreHeader(
+                params=json.loads(params),
+                dimension=None if dimension is None else int(dimension),
+                projection=None if projection is None else bytes(projection),
+                fingerprint=None if fingerprint is None else json.loads(fingerprint),
+            )
+        except (TypeError, ValueError) as err:
+            raise StateFileError(f"{self.describe()} has an invalid header: {err}") from None
+        if not isinstance(header.params, dict) or not (
+            header.fingerprint is None or isinstance(header.fingerprint, dict)
+        ):
+            raise StateFileError(f"{self.describe()} has an invalid header")
+        return header
+
+    def create(self, header: StoreHeader) -> StoreHeader:
+        """Create the set unless another process did first.
+
+        Args:
+            header: Header of a new, empty set.
+
+        Returns:
+            The stored header.
+        """
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO sets (name, params, dimension, projection, fingerprint, "
+                "head_position, head_digest, head_chain) VALUES (?, ?, ?, ?, ?, 0, '', '')",
+                (
+                    self.name,
+                    json.dumps(header.params, sort_keys=True),
+                    header.dimension,
+                    header.projection,
+                    None if header.fingerprint is None else json.dumps(header.fingerprint),
+                ),
+            )
+        stored = self.read_header()
+        if stored is None:
+            raise StateFileError(f"{self.describe()}: the set vanished after its creation")
+        return stored
+
+    def head(self) -> tuple[int, str]:
+        """Returns:
+        (committed head position, digest at head); (0, "") for an empty log."""
+        return self._head(self._connection())
+
+    def changed(self) -> bool:
+        """Returns:
+        True if another connection may have committed since the last call
+        (`PRAGMA data_version`)."""
+        version = self._query("PRAGMA data_version", ())[0][0]
+        changed = version != self._data_version
+        self._data_version = version
+        return changed
+
+    def changes_after(self, position: int) -> list[ChangeRecord]:
+        """Args:
+            position: Last applied position.
+
+        Returns:
+            Later change records, oldest first (the hash chain is checked)."""
+        return self._changes_after(self._connection(), position)
+
+    def rows_added_after(self, position: int) -> list[ExampleRow]:
+        """Args:
+            position: Last applied position.
+
+        Returns:
+            Present rows added after `position`, ordered by id."""
+        return self._rows_added_after(self._connection(), position)
+
+    def snapshot(self) -> tuple[list[ExampleRow], int, str]:
+        """Returns:
+        All rows ordered by id, head position and digest, from one read transaction."""
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN")
+            try:
+                rows = self._rows_added_after(conn, -1)
+                position, digest = self._head(conn)
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            raise self._sqlite_error(self.path, "read", err) from None
+        return rows, position, digest
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[_Txn]:
+        """One write transaction (BEGIN IMMEDIATE), erasure step after the commit.
+
+        Returns:
+            A context manager yielding the transaction.
+        """
+        with self._transaction() as conn:
+            txn = _Txn(self, conn)
+            try:
+                yield txn
+            except BaseException:
+                if txn.wrote:
+                    self._pending = True  # pages of the refused write may sit in the WAL
+                raise
+            if txn.deleted:
+                self._pending = True
+        if self._pending:
+            self._erase()
+
+    def erasure_pending(self) -> bool:
+        """Returns:
+        True if the last erasure checkpoint could not complete (readers held the WAL)."""
+        return self._pending
+
+    def complete_erasure(self) -> bool:
+        """Retry the erasure checkpoint now (within `ERASURE_BOUND_S`).
+
+        Returns:
+            True if nothing is pending any more.
+        """
+        self._erase()
+        return not self._pending
+
+    def deletion_log(self) -> list[dict[str, Any]]:
+        """The audit log of deletions: change-record fields, oldest first, never content.
+
+        Returns:
+            One dict per deleted example (position, id_key, digest_after, time, refit,
+            reason, iteration, seconds).
+        """
+        return [
+            {name: getattr(change, name) for name in _CHANGE_COLUMNS.split(", ")}
+            for change in self.changes_after(0)
+            if change.op == "delete"
+        ]
+
+    def close(self) -> None:
+        """Close the connection; later calls raise StateFileError."""
+        if self._conn is not None and os.getpid() == self._pid:
+            self._conn.close()
+        self._conn = None
+
+    # ---------------------------------------------------------------- internals
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StateFileError(f"store {self.path} is closed")
+        if os.getpid() != self._pid:
+            raise ForkedProcessError(
+                f"store {self.path} was opened in process {self._pid}; a forked process must "
+                "open its own (open after the fork, e.g. in a worker start hook)"
+            )
+        return self._conn
+
+    def _query(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        try:
+            return self._connection().execute(sql, params).fetchall()
+        except sqlite3.Error as err:
+            raise self._sqlite_error(self.path, "read", err) from None
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as err:
+            raise self._sqlite_error(self.path, "write", err) from err
+
+    def _head(self, conn: sqlite3.Connection) -> tuple[int, str]:
+        try:
+            row = conn.execute(
+                "SELECT head_position, head_digest FROM sets WHERE name = ?", (self.name,)
+            ).fetchone()
+        except sqlite3.Error as err:
+            raise self._sqlite_error(self.path, "read", err) from None
+        if row is None:
+            raise StateFileError(f"{self.describe()} does not exist (was it dropped?)")
+        if not isinstance(row[0], int) or not isinstance(row[1], str):
+            raise StateFileError(f"{self.describe()} has a damaged log head")
+        return int(row[0]), str(row[1])
+
+    def _changes_after(self, conn: sqlite3.Connection, position: int) -> list[ChangeRecord]:
+        try:
+            raw = conn.execute(
+                f"SELECT {_CHANGE_COLUMNS}, chain FROM changes "
+                "WHERE set_name = ? AND position >= ? ORDER BY position",
+                (self.name, position),
+            ).fetchall()
+            head = conn.execute(
+                "SELECT head_position, head_chain FROM sets WHERE name = ?", (self.name,)
+            ).fetchone()
+        except sqlite3.Error as err:
+            raise self._sqlite_error(self.path, "read", err) from None
+        records: list[ChangeRecord] = []
+        chain = ""
+        if raw and raw[0][0] == position:
+            chain = raw[0][-1]
+            raw = raw[1:]
+        elif position != 0:
+            raise StateFileError(f"{self.describe()}: change log damaged (position missing)")
+        expected = position
+        try:
+            for row in raw:
+                expected += 1
+                *fields, stored_chain = row
+                if fields[1] not in ("add", "delete") or fields[6] not in _REASONS:
+                    raise ValueError("unknown operation or reason")
+                record = ChangeRecord(
+                    position=int(fields[0]),
+                    op=fields[1],
+                    id_key=str(fields[2]),
+                    digest_after=str(fields[3]),
+                    time=float(fields[4]),
+                    refit=bool(fields[5]),
+                    reason=str(fields[6]),
+                    iteration=None if fields[7] is None else int(fields[7]),
+                    seconds=float(fields[8]),
+                )
+                chain = _chain(chain, record)
+                if record.position != expected or chain != stored_chain:
+                    raise ValueError(f"record {expected} fails the hash chain")
+                records.append(record)
+            if head is None or int(head[0]) != expected or head[1] != chain:
+                raise ValueError("the head does not match the last record")
+        except (TypeError, ValueError) as err:
+            raise StateFileError(f"{self.describe()}: change log damaged ({err})") from None
+        return records
+
+    def _rows_added_after(self, conn: sqlite3.Connection, position: int) -> list[ExampleRow]:
+        try:
+            raw = conn.execute(
+                "SELECT id, example, vector FROM examples "
+                "WHERE set_name = ? AND added_at > ? ORDER BY id",
+                (self.name, position),
+            ).fetchall()
+        except sqlite3.Error as err:
+            raise self._sqlite_error(self.path, "read", err) from None
+        rows = []
+        for example_id, example, vector in raw:
+            if not (
+                isinstance(example_id, str)
+                and isinstance(example, str)
+                and isinstance(vector, bytes)
+            ):
+                raise StateFileError(f"{self.describe()} has a malformed example row")
+            rows.append(ExampleRow(example_id, example, vector))
+        return rows
+
+    def _checkpoint(self) -> bool:
+        """One truncating checkpoint attempt (no waiting); True if it completed."""
+        conn = self._connection()
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.OperationalError:
+            busy = 1
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        return not busy
+
+    def _erase(self) -> None:
+        """Retry the truncating checkpoint for up to ERASURE_BOUND_S seconds."""
+        deadline = time.monotonic() + ERASURE_BOUND_S
+        while True:
+            if self._checkpoint():
+                self._pending = False
+                return
+            if time.monotonic() >= deadline:
+                self._pending = True
+                return
+            time.sleep(_CHECKPOINT_RETRY_S)
+
+    @staticmethod
+    def _os_error(path: Path, err: OSError) -> ERASEError:
+        reason = _os_reason(err) or str(err)
+        if err.errno in (errno.ENAMETOOLONG, errno.ENOENT, errno.ENOTDIR, errno.EISDIR):
+            return InvalidParameterError(f"cannot create store {path}: {reason}")
+        return StoreUnavailableError(f"cannot open store {path}: {reason}")
+
+    @staticmethod
+    def _sqlite_error(path: Path, action: str, err: sqlite3.Error) -> ERASEError:
+        code = getattr(err, "sqlite_errorcode", None)
+        name = str(getattr(err, "sqlite_errorname", ""))
+        if code in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED
+            return StoreLockedError(
+                f"could not {action} the store {path}: another process held it longer than "
+                f"{BUSY_TIMEOUT_S:.0f} s"
+            )
+        for prefix, detail in _SQLITE_UNAVAILABLE.items():
+            if name.startswith(prefix):
+                return StoreUnavailableError(f"could not {action} the store {path}: {detail}")
+        return StateFileError(f"could not {action} the store {path}: damaged or foreign ({err})")
+
+
+def open_sqlite_backend(
+    path: Path, name: str, log_key: bytes | None
+) -> tuple[SqliteBackend, bytes]:
+    """Open the SQLite backend and resolve its log key.
+
+    Args:
+        path: Database file path (refused unless a real path: see `check_store_path`).
+        name: Example-set name.
+        log_key: The log key, or None to use (creating it, mode 0600) the key file
+            ``<path>.key`` beside the database.
+
+    Returns:
+        The backend and the log key.
+    """
+    path = check_store_path(path)
+    if path.is_dir():
+        raise InvalidParameterError(f"cannot create store {path}: the path is a directory")
+    try:
+        name_max = os.pathconf(path.parent if str(path.parent) else ".", "PC_NAME_MAX")
+    except OSError:
+        name_max = 255
+    if len(path.name.encode("utf-8", "surrogateescape")) + len(_LONGEST_SUFFIX) > name_max:
+        raise InvalidParameterError(
+            f"the store file name is too long: SQLite needs room for a {_LONGEST_SUFFIX!r} "
+            f"suffix within {name_max} bytes"
+        )
+    backend = SqliteBackend.open(path, name)
+    try:
+        key = log_key if log_key is not None else _read_or_create_key(path)
+    except OSError as err:
+        backend.close()
+        raise SqliteBackend._os_error(Path(f"{path}.key"), err) from None
+    except BaseException:
+        backend.close()
+        raise
+    return backend, key
