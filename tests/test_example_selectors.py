@@ -20,7 +20,7 @@ from langchain_erase import (
 
 EMB = DeterministicFakeEmbedding(size=24)
 QUERIES = [{"input": q} for q in ("alpha", "beta gamma", "a", "zz top", "the end")]
-MODES = ["random", "centroid", "similar"]
+MODES = ["random", "centroid", "similar", "knn", "mmr"]
 
 
 def build(
