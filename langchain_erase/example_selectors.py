@@ -8,6 +8,7 @@ store through `langchain_erase.replica.Replica` over a backend from `langchain_e
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import threading
@@ -28,6 +29,7 @@ from langchain_erase.core import QKMeansParams
 from langchain_erase.core.canonical import canonical_json, default_example_id, redact_id
 from langchain_erase.core.hashing import keyed_hash64
 from langchain_erase.core.index import (
+    BATCH_FIT,
     DEFAULT_FETCH_K,
     DEFAULT_LAMBDA_MULT,
     SELECTION_MODES,
@@ -35,7 +37,7 @@ from langchain_erase.core.index import (
     SelectionMode,
 )
 from langchain_erase.core.projection import MAX_DIMENSION, normalize_rows
-from langchain_erase.core.qkmeans import MAX_P, MAX_POINTS
+from langchain_erase.core.qkmeans import MAX_P, MAX_POINTS, ChangeOutcome
 from langchain_erase.errors import (
     DuplicateExampleError,
     EmbeddingError,
@@ -60,6 +62,7 @@ from langchain_erase.replica import Replica, logger
 from langchain_erase.retrievers import ERASERetriever
 from langchain_erase.selections import SelectedExample
 from langchain_erase.storage import StoreHeader, WriteTxn, open_backend
+from langchain_erase.storage.base import id_key
 from langchain_erase.storage.snapshot import Snapshot, read_snapshot, write_snapshot
 
 if TYPE_CHECKING:
@@ -508,17 +511,12 @@ class ERASEExampleSelector(BaseExampleSelector):
                 raise EmbeddingError(f"invalid embeddings: {err}") from None
             start = time.perf_counter()
             outcomes = self._index.add(new_ids, rows, unit)
+            seconds = time.perf_counter() - start
             if txn is not None and self._replica is not None:
                 self._replica.record_add(
-                    txn,
-                    new_ids,
-                    rows,
-                    unit,
-                    outcomes,
-                    time.perf_counter() - start,
-                    fingerprint,
-                    first,
+                    txn, new_ids, rows, unit, outcomes, seconds, fingerprint, first
                 )
+        self._log_add(new_ids, outcomes, seconds)
         return new_ids
 
     async def aadd_example(self, example: dict[str, Any]) -> str:
@@ -698,8 +696,66 @@ class ERASEExampleSelector(BaseExampleSelector):
                     done, positions, strict=True
                 )
             ]
+            for receipt in receipts:
+                self._log_delete(receipt)
             self._notify([(d[0], parse_example(d[1])) for d in done])
             return receipts
+
+    # ------------------------------------------------------------------ logging
+    def _log_id(self, example_id: str) -> str:
+        """How logs name an id: the first 16 hex digits of its HMAC-SHA256 under the store's
+        log key (the change log's ``id_key`` starts with them), or under a random key of
+        this selector when it has no store. Never the id or the example itself."""
+        key = (
+            self._replica.key_of(example_id) if self._replica else id_key(self._log_key, example_id)
+        )
+        return key[:16]
+
+    def _log_add(self, ids: list[str], outcomes: Sequence[ChangeOutcome], seconds: float) -> None:
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        if outcomes and outcomes[0] is BATCH_FIT:
+            logger.info("fitted %d new examples at once in %.6f s", len(ids), seconds)
+            return
+        for example_id, outcome in zip(ids, outcomes, strict=True):
+            if outcome.refit:
+                logger.info(
+                    "added example %s: refit (reason=%s, iteration=%s)",
+                    self._log_id(example_id),
+                    outcome.reason.value,
+                    outcome.iteration,
+                )
+
+    def _log_delete(self, receipt: DeletionReceipt) -> None:
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "deleted example %s: refit=%s reason=%s iteration=%s seconds=%.6f "
+                "position=%s digest_after=%s",
+                self._log_id(receipt.example_id),
+                receipt.refit,
+                receipt.reason,
+                receipt.iteration,
+                receipt.seconds,
+                receipt.position,
+                receipt.digest_after[:16],
+            )
+
+    def __repr__(self) -> str:
+        """Settings, size and digest prefix; never example content or ids."""
+        with self._lock:
+            params = self.params
+            store = None if self._replica is None else self._replica.backend.describe()
+            extra = (
+                f", fetch_k={self._index.fetch_k}, lambda_mult={self._index.lambda_mult}"
+                if self.selection == "mmr"
+                else ""
+            )
+            return (
+                f"ERASEExampleSelector(selection={self.selection!r}, k={params.k}{extra}, "
+                f"examples={len(self._index)}, dimension={self.dimension}, "
+                f"input_keys={self.input_keys}, epsilon={params.epsilon}, seed={params.seed}, "
+                f"store={store!r}, state_digest={self._index.state_digest()[:16]!r})"
+            )
 
     def _notify(self, deleted: list[tuple[str, Example]]) -> None:
         """Run every listener for every deleted example; re-raise the first failure last."""
