@@ -28,7 +28,7 @@ from typing import Any
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from langchain_erase.example_selectors import ERASEExampleSelector, default_example_id
-from langchain_erase.store import SelectorStore
+from langchain_erase.storage.sqlite import SqliteBackend, _Txn
 
 __all__ = ["FaultReport", "pool", "run_faults"]
 
@@ -77,19 +77,23 @@ def _apply_set(op: tuple[str, list[str]], present: set[str]) -> set[str]:
 
 def _self_kill_at(point: str, after_calls: int) -> None:
     """Make the child SIGKILL itself at the `after_calls`-th pass through `point`:
-    "before_commit" is after a transaction's writes, just before its digest and COMMIT;
-    "after_commit" is after COMMIT, before the WAL checkpoint (the WAL still holds frames)."""
-    name = "set_digest" if point == "before_commit" else "_checkpoint"
-    original: Callable[..., None] = getattr(SelectorStore, name)
+    "before_commit" is after a transaction's writes (rows and change records), just before
+    COMMIT; "after_commit" is after COMMIT, before the WAL checkpoint (the WAL still holds
+    frames)."""
+    owner: Any = _Txn if point == "before_commit" else SqliteBackend
+    name = "_append" if point == "before_commit" else "_checkpoint"
+    original: Callable[..., Any] = getattr(owner, name)
     calls = [0]
 
-    def wrapper(self: SelectorStore, *args: Any) -> None:
+    def wrapper(self: Any, *args: Any) -> Any:
         calls[0] += 1
+        if point == "before_commit":
+            original(self, *args)
         if calls[0] > after_calls:
             os.kill(os.getpid(), signal.SIGKILL)
-        original(self, *args)
+        return original(self, *args) if point != "before_commit" else None
 
-    setattr(SelectorStore, name, wrapper)
+    setattr(owner, name, wrapper)
 
 
 def _child(

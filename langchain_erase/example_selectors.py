@@ -308,13 +308,18 @@ class ERASEExampleSelector(BaseExampleSelector):
     def ids(self) -> list[str]:
         """Every example id, sorted."""
         with self._lock:
+            self._follow()
             return self._index.ids()
 
     def __len__(self) -> int:
-        return len(self._index)
+        with self._lock:
+            self._follow()
+            return len(self._index)
 
     def __contains__(self, example_id: object) -> bool:
-        return example_id in self._index
+        with self._lock:
+            self._follow()
+            return example_id in self._index
 
     def get_example(self, example_id: str) -> Example:
         """Args:
@@ -323,6 +328,7 @@ class ERASEExampleSelector(BaseExampleSelector):
         Returns:
             A copy of the example (UnknownExampleError if absent)."""
         with self._lock:
+            self._follow()
             if not isinstance(example_id, str) or example_id not in self._index:
                 raise UnknownExampleError(f"no example with {redact_id(example_id)}")
             return parse_example(self._index.text(example_id))
@@ -331,6 +337,7 @@ class ERASEExampleSelector(BaseExampleSelector):
         """Returns:
         Example ids of each cluster (in cluster order, ids sorted)."""
         with self._lock:
+            self._follow()
             return self._index.buckets()
 
     def state_digest(self) -> str:
@@ -340,6 +347,7 @@ class ERASEExampleSelector(BaseExampleSelector):
             64 hex digits; two selectors with equal digests select the same examples.
         """
         with self._lock:
+            self._follow()
             return self._index.state_digest()
 
     def verify(self) -> bool:
@@ -349,6 +357,7 @@ class ERASEExampleSelector(BaseExampleSelector):
             True if the state equals a fresh fit of the current examples.
         """
         with self._lock:
+            self._follow()
             return self._index.verify()
 
     # ------------------------------------------------------------- selection
@@ -971,7 +980,8 @@ class ERASEExampleSelector(BaseExampleSelector):
             raise StateFileError(f"store {self._replica.backend.describe()} is closed")
 
     def _follow(self) -> None:
-        """Before a read (under the lock): catch up in strong mode; refuse after a fork."""
+        """Before every read (under the lock): in strong mode catch up with the store (one
+        `changed()` check when nothing was committed); refuse after a fork."""
         if self._replica is None or self._closed:
             return
         if self._consistency == "strong":

@@ -189,19 +189,19 @@ class Replica:
             A context manager yielding the transaction for `record_add`/`record_delete`.
         """
         self.check_process()
-        start: str | None = None
+        start: int | None = None
         try:
             with self.backend.write() as txn:
                 if self._dirty:
                     self.load(txn)
                 self.catch_up(txn)
-                start = self.index.state_digest()
+                start = self.index.revision
                 self._uncommitted = self.position
                 yield txn
             self.position = self._uncommitted
         except BaseException:
             self._uncommitted = self.position
-            if start is not None and self.index.state_digest() != start:
+            if start is not None and self.index.revision != start:
                 self._dirty = True  # memory holds a change the store rolled back
                 self.load()
             raise

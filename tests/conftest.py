@@ -18,3 +18,15 @@ def sentiment_examples() -> list[dict[str, str]]:
         pytest.fail(f"task data missing: {path} (../shared must sit beside the repo)")
     rows = json.loads(path.read_text())["examples"].values()
     return [{"input": r["input"], "output": r["output"]} for r in rows]
+
+
+@pytest.fixture(params=["sqlite"])
+def backend_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a shared store lives, one parameter per storage backend.
+
+    SQLite: a file in the test's temporary directory (its log key is the key file beside
+    it). Other backends add their parameter here (a PostgreSQL URL, with the log key in
+    LANGCHAIN_ERASE_LOG_KEY so that subprocesses share it).
+    """
+    assert request.param == "sqlite"
+    return str(tmp_path / "store.db")

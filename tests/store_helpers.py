@@ -8,8 +8,17 @@ from typing import Any
 from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 
 from langchain_erase.example_selectors import ERASEExampleSelector
+from langchain_erase.storage.sqlite import SqliteBackend
 
-__all__ = ["DIM", "FaultyEmbeddings", "examples", "fake", "frozen", "store_bytes"]
+__all__ = [
+    "DIM",
+    "FaultyEmbeddings",
+    "examples",
+    "fake",
+    "frozen",
+    "store_bytes",
+    "stored_digest",
+]
 
 DIM = 16
 
@@ -25,17 +34,26 @@ def examples(n: int, tag: str = "ex") -> list[dict[str, str]]:
 
 def frozen(selector: ERASEExampleSelector) -> tuple[Any, ...]:
     """Everything a failed call must leave unchanged: the state digest, the examples and,
-    for a store-backed selector, the stored rows, digest, deletion log and database bytes."""
+    for a store-backed selector, the stored rows, head, change log and database bytes."""
     state: tuple[Any, ...] = (
         selector.state_digest(),
         {i: selector.get_example(i) for i in selector.ids},
     )
     store = selector.store
-    if store is not None:
-        rows = store.rows()
-        state += (rows.ids, rows.examples, rows.vectors.tobytes(), rows.digest)
-        state += (store.deletion_log(), store.path.read_bytes())
+    if isinstance(store, SqliteBackend):
+        state += (store.snapshot(), store.changes_after(0), store.path.read_bytes())
+    elif store is not None:
+        state += (store.snapshot(), store.changes_after(0))
     return state
+
+
+def stored_digest(selector: ERASEExampleSelector) -> str:
+    """The digest the store records at its head (an empty log: a fresh empty selector's)."""
+    assert selector.store is not None
+    _, position, digest = selector.store.snapshot()
+    if position == 0:
+        return ERASEExampleSelector(selector.embeddings, **selector._stored_params()).state_digest()
+    return digest
 
 
 def store_bytes(directory: Path) -> bytes:

@@ -58,7 +58,7 @@ def test_tampered_truncated_foreign_and_future_files_are_refused(tmp_path: Path)
         good,
         tmp_path / "future.npz",
         "header.npy",
-        header.replace(b'"version": 1', b'"version": 9'),
+        header.replace(b'"version": 2', b'"version": 9'),
     )
     vectors[-1] ^= 0x40  # flip one bit of one stored vector
     _rewrite(good, tmp_path / "flipped.npz", "vectors.npy", bytes(vectors))

@@ -48,9 +48,31 @@ def test_core_has_no_langchain_import() -> None:
         if name.startswith("langchain_erase.core"):
             del sys.modules[name]
     core = importlib.import_module("langchain_erase.core")
-    for module in ("hashing", "projection", "qkmeans", "buckets", "neighbors", "index"):
+    for module in (
+        "hashing",
+        "projection",
+        "qkmeans",
+        "buckets",
+        "neighbors",
+        "index",
+        "canonical",
+    ):
         source = importlib.import_module(f"langchain_erase.core.{module}").__file__
         assert source is not None
         text = Path(source).read_text()
         assert "import langchain_core" not in text and "from langchain_core" not in text
     assert core.__all__
+
+
+def test_storage_imports_nothing_above_it() -> None:
+    """Backends take and return rows: they import only `errors` and `storage` itself."""
+    storage = Path(langchain_erase.__file__).parent / "storage"
+    for source in storage.glob("*.py"):
+        for line in source.read_text().splitlines():
+            words = line.split()
+            if len(words) >= 2 and words[0] in ("from", "import"):
+                module = words[1]
+                if module.startswith("langchain"):
+                    assert module == "langchain_erase.errors" or module.startswith(
+                        "langchain_erase.storage"
+                    ), (source.name, module)

@@ -107,11 +107,15 @@ class ERASEIndex:
         self._bucket_mode: BucketMode = "random"
         if selection == "centroid" or selection == "similar":
             self._bucket_mode = selection
+        #: Incremented by every change (before it starts): callers tell from it whether a
+        #: failed operation may have left a partial change.
+        self.revision = 0
         self.clear()
 
     # ---------------------------------------------------------------- state
     def clear(self) -> None:
         """Empty every structure that holds examples (the state of a fresh index)."""
+        self.revision += 1
         self._projection: FixedPointProjection | None = None
         self._static: tuple[bool, bytes] | None = None
         self._kmeans = QuantizedKMeans(self.params, self.p)
@@ -313,6 +317,7 @@ class ERASEIndex:
             }
         except UnicodeEncodeError as err:
             raise ValueError(f"ids and texts must be valid Unicode: {err.reason}") from None
+        self.revision += 1
         if self._projection is None:
             dimension = unit_vectors.shape[1]
             self._projection = FixedPointProjection(
@@ -356,6 +361,7 @@ class ERASEIndex:
         """
         if example_id not in self._texts:
             raise KeyError(example_id)
+        self.revision += 1
         label = self._kmeans.label(example_id)
         distance = self._center_distance(example_id, label)
         outcome = self._kmeans.delete(example_id)

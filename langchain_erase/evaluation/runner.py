@@ -23,8 +23,8 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from tqdm.auto import tqdm
 
-from langchain_erase.core.index import SelectionMode
 from langchain_erase.core.hashing import keyed_hash64
+from langchain_erase.core.index import SelectionMode
 from langchain_erase.evaluation.embedding_cache import CachedEmbeddings
 from langchain_erase.evaluation.scoring import LanguageModel, score_example
 from langchain_erase.evaluation.tasks import (

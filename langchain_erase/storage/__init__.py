@@ -9,7 +9,6 @@ keys the HMAC of ids in the change log (see `resolve_log_key`).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from langchain_erase.storage.base import (
     ChangeRecord,
@@ -74,7 +73,7 @@ def open_backend(
         return backend, key
     from langchain_erase.storage.sqlite import open_sqlite_backend
 
-    return open_sqlite_backend(Path(target), name, log_key if log_key is not None else _env_key())
+    return open_sqlite_backend(target, name, log_key if log_key is not None else _env_key())
 
 
 def _env_key() -> bytes | None:

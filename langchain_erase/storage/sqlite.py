@@ -5,10 +5,11 @@ write is one `BEGIN IMMEDIATE` transaction (SQLite's write lock); nothing relies
 locks outliving a foreign `open()`/`close()` of the file (a `shutil.copy` of the database
 drops them), because every writer catches up from the change log inside its transaction.
 
-Erasure: `secure_delete` zeroes deleted rows in place; after a commit with deletions (and
-after a rolled-back write that may have spilled pages) a `wal_checkpoint(TRUNCATE)` is retried
-for up to `ERASURE_BOUND_S` seconds while other processes read. If it cannot complete,
-`erasure_pending()` is True and the next write retries it.
+Erasure: `secure_delete` zeroes deleted rows in place; `cache_spill=OFF` keeps a write's pages
+in memory until COMMIT, and every commit is followed by a `wal_checkpoint(TRUNCATE)`, so the
+WAL is empty between writes. After a deletion (or a write refused during COMMIT, e.g. on a
+full disk) the checkpoint is retried for up to `ERASURE_BOUND_S` seconds while other processes
+read; if it cannot complete, `erasure_pending()` is True and the next write retries it.
 
 Integrity: each change record carries `chain = sha256(previous chain, record fields)`, and the
 set's row keeps the chain at the head, so a damaged or edited log is refused (StateFileError).
@@ -88,8 +89,8 @@ _SQLITE_UNAVAILABLE = {
 }
 _OS_ERRNOS = {
     errno.EROFS: "the file system is read-only",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "the file is immutable or not permitted",
+    errno.EACCES: "the file is read-only for this user (permission denied)",
+    errno.EPERM: "the file is read-only or immutable (operation not permitted)",
     errno.ENOSPC: "the disk is full",
     errno.ENAMETOOLONG: "the file name is too long",
     errno.ENOENT: "the directory does not exist",
@@ -295,8 +296,14 @@ class SqliteBackend:
         created = False
         try:
             created = _create_private(path)
+            os.close(os.open(path, os.O_RDWR))  # read-only, immutable: say so, not "damaged"
         except OSError as err:
             raise cls._os_error(path, err) from None
+        if not os.access(path.parent, os.W_OK):
+            raise StoreUnavailableError(
+                f"cannot open store {path}: its directory is read-only (SQLite keeps its "
+                "write-ahead log beside the database)"
+            )
         conn = None
         try:
             conn = sqlite3.connect(
@@ -333,6 +340,8 @@ class SqliteBackend:
             raise StateFileError(f"{self.path} cannot use write-ahead logging ({mode})")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA secure_delete=ON")
+        # Dirty pages stay in memory until COMMIT: a refused write never reaches the WAL.
+        conn.execute("PRAGMA cache_spill=OFF")
         conn.execute("BEGIN IMMEDIATE")
         try:
             if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
@@ -425,7 +434,7 @@ class SqliteBackend:
         """Returns:
         True if another connection may have committed since the last call
         (`PRAGMA data_version`)."""
-        version = self._query("PRAGMA data_version", ())[0][0]
+        version = int(self._query("PRAGMA data_version", ())[0][0])
         changed = version != self._data_version
         self._data_version = version
         return changed
@@ -468,18 +477,21 @@ class SqliteBackend:
         Returns:
             A context manager yielding the transaction.
         """
-        with self._transaction() as conn:
-            txn = _Txn(self, conn)
-            try:
+        committed = False
+        txn: _Txn | None = None
+        try:
+            with self._transaction() as conn:
+                txn = _Txn(self, conn)
                 yield txn
-            except BaseException:
-                if txn.wrote:
-                    self._pending = True  # pages of the refused write may sit in the WAL
-                raise
-            if txn.deleted:
-                self._pending = True
-        if self._pending:
-            self._erase()
+            committed = True
+        finally:
+            if txn is not None and txn.wrote and (txn.deleted or not committed):
+                self._pending = True  # a deletion, or frames of a refused write in the WAL
+            if self._conn is not None:
+                if self._pending:
+                    self._erase()
+                elif committed:
+                    self._checkpoint()  # one try: keeps the WAL empty between writes
 
     def erasure_pending(self) -> bool:
         """Returns:
@@ -653,7 +665,7 @@ class SqliteBackend:
     @staticmethod
     def _os_error(path: Path, err: OSError) -> ERASEError:
         reason = _os_reason(err) or str(err)
-        if err.errno in (errno.ENAMETOOLONG, errno.ENOENT, errno.ENOTDIR, errno.EISDIR):
+        if err.errno in (errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR):
             return InvalidParameterError(f"cannot create store {path}: {reason}")
         return StoreUnavailableError(f"cannot open store {path}: {reason}")
 
@@ -673,12 +685,12 @@ class SqliteBackend:
 
 
 def open_sqlite_backend(
-    path: Path, name: str, log_key: bytes | None
+    target: str | os.PathLike[str], name: str, log_key: bytes | None
 ) -> tuple[SqliteBackend, bytes]:
     """Open the SQLite backend and resolve its log key.
 
     Args:
-        path: Database file path (refused unless a real path: see `check_store_path`).
+        target: Database file path (refused unless a real path: see `check_store_path`).
         name: Example-set name.
         log_key: The log key, or None to use (creating it, mode 0600) the key file
             ``<path>.key`` beside the database.
@@ -686,7 +698,7 @@ def open_sqlite_backend(
     Returns:
         The backend and the log key.
     """
-    path = check_store_path(path)
+    path = check_store_path(target)
     if path.is_dir():
         raise InvalidParameterError(f"cannot create store {path}: the path is a directory")
     try:
