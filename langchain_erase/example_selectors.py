@@ -464,7 +464,7 @@ class ERASEExampleSelector(BaseExampleSelector):
         """Add one example.
 
         Args:
-            example: A dict of strings.
+            example: A dict with string keys and JSON values.
 
         Returns:
             Its id (the hash of its canonical JSON).
@@ -480,7 +480,7 @@ class ERASEExampleSelector(BaseExampleSelector):
         """Add examples atomically: on any error nothing is added (in memory or the store).
 
         Args:
-            examples: Dicts of strings.
+            examples: Dicts with string keys and JSON values.
             ids: One id per example (default: `default_example_id`).
             vectors: One embedding per example, skipping the model (examples embedded
                 elsewhere with the same model).
@@ -532,7 +532,7 @@ class ERASEExampleSelector(BaseExampleSelector):
         """Async `add_example` (runs in an executor).
 
         Args:
-            example: A dict of strings.
+            example: A dict with string keys and JSON values.
 
         Returns:
             Its id.
@@ -545,7 +545,7 @@ class ERASEExampleSelector(BaseExampleSelector):
         """Async `add_examples` (runs in an executor).
 
         Args:
-            examples: Dicts of strings.
+            examples: Dicts with string keys and JSON values.
             ids: One id per example.
 
         Returns:

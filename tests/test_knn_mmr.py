@@ -98,3 +98,13 @@ def test_mmr_parameters_are_checked_stored_and_part_of_the_state(tmp_path: Path)
     again.close()
     with pytest.raises(InvalidParameterError, match="fetch_k=8"):
         ERASEExampleSelector.open(path, EMB, selection="mmr", fetch_k=9)
+
+
+async def test_afrom_examples_builds_the_same_selector() -> None:
+    pool = [{"input": f"w{i}", "output": str(i)} for i in range(25)]
+    built = await ERASEExampleSelector.afrom_examples(
+        pool, EMB, k=3, input_keys=["input"], selection="mmr", fetch_k=6
+    )
+    assert built.state_digest() == erase(pool, "mmr", k=3, fetch_k=6).state_digest()
+    with pytest.raises(InvalidParameterError):
+        await ERASEExampleSelector.afrom_examples(pool, EMB, selection="nope")

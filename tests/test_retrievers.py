@@ -39,7 +39,21 @@ class TestERASERetrieverStandard(RetrieversIntegrationTests):
         return "word7"
 
 
-@pytest.mark.parametrize("mode", ["random", "centroid", "similar"])
+class TestERASERetrieverKnnStandard(TestERASERetrieverStandard):
+    @property
+    def retriever_constructor_params(self) -> dict[str, Any]:
+        return {"selector": selector(selection="knn"), "k": 5}
+
+
+def test_knn_and_mmr_retrievers_return_k_documents_over_all_examples() -> None:
+    for mode in ("knn", "mmr"):
+        retriever = selector(selection=mode).as_retriever()
+        assert len(retriever.invoke("word3")) == 4  # the selector's k
+        docs = retriever.invoke("word3", k=9)  # more than k: not limited by buckets
+        assert len(docs) == 9 and all(d.metadata["erase_bucket"] is None for d in docs)
+
+
+@pytest.mark.parametrize("mode", ["random", "centroid", "similar", "knn", "mmr"])
 def test_documents_carry_ids_embedded_text_other_fields_bucket_and_digest(mode: str) -> None:
     sel = selector(selection=mode)
     docs = sel.as_retriever().invoke("hello")
