@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
+from langchain_erase.core.index import SELECTION_MODES
 from langchain_erase.evaluation.cli_commands import add_bench_parser, add_eval_parser
 from langchain_erase.evaluation.tasks import DEFAULT_DATA_DIR
 
@@ -140,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--limit", type=_non_negative, default=400, help="demonstrations to load")
     demo.add_argument("--k", type=int, default=4)
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--selection", choices=["random", "centroid", "similar"], default="random")
+    demo.add_argument("--selection", choices=SELECTION_MODES, default="random")
     demo.add_argument("--n-threads", type=int, default=None)
     demo.add_argument("--n-gpu-layers", type=int, default=0, help="GPU offload (0 = CPU)")
     demo.set_defaults(func=run_demo)
