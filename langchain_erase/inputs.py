@@ -36,6 +36,7 @@ __all__ = [
     "check_unicode",
     "embedded_text",
     "parse_example",
+    "rendered_values",
     "validate_example",
     "validate_query",
 ]
@@ -186,3 +187,25 @@ def embedded_text(example: Mapping[str, JSONValue], input_keys: Sequence[str] | 
 
 def _text(value: JSONValue) -> str:
     return value if isinstance(value, str) else canonical_json(value)
+
+
+def rendered_values(example: Mapping[str, JSONValue]) -> list[str]:
+    """Every text by which an example's values can appear in a prompt, for cache erasure.
+
+    A prompt template renders a value with ``str()`` (``4``, ``['add']``, ``True``);
+    the embedded text uses canonical JSON (``[\"add\"]``, ``true``). Both are listed for
+    non-string values, so a cache purge finds the example whichever way it was shown.
+
+    Args:
+        example: A stored example.
+
+    Returns:
+        Distinct non-empty texts, in key order.
+    """
+    texts: dict[str, None] = {}
+    for key in sorted(example):
+        value = example[key]
+        for text in (value,) if isinstance(value, str) else (str(value), canonical_json(value)):
+            if text:
+                texts[text] = None
+    return list(texts)

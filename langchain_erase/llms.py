@@ -27,6 +27,7 @@ import numpy as np
 import platformdirs
 
 from langchain_erase.errors import ModelNotFoundError
+from langchain_erase.inputs import rendered_values
 
 if TYPE_CHECKING:
     import llama_cpp
@@ -289,7 +290,7 @@ def evict_on_delete(selector: ERASEExampleSelector, llm: Any) -> None:
     """Make every deletion from `selector` also evict `llm`'s cached states (and its live
     context) whose prompt showed the deleted example: the erasure then covers caches."""
 
-    def evict(_example_id: str, example: dict[str, str]) -> None:
-        evict_prompts_containing(llm, list(example.values()))
+    def evict(_example_id: str, example: dict[str, Any]) -> None:
+        evict_prompts_containing(llm, rendered_values(example))
 
     selector.add_deletion_listener(evict)

@@ -146,3 +146,37 @@ def test_exact_duplicates_are_refused_and_deduplication_is_one_line() -> None:
 def test_validate_example_reports_where_the_bad_value_is() -> None:
     with pytest.raises(InvalidExampleError, match=r"example\['output'\]\['x'\]\[1\]"):
         validate_example({"input": "q", "output": {"x": [1, {2}]}}, ["input"])
+
+
+def test_rendered_values_cover_how_prompts_and_embeddings_show_a_value() -> None:
+    from langchain_core.prompts import PromptTemplate
+
+    from langchain_erase.inputs import rendered_values
+
+    example = {"input": "2 + 2", "output": 4, "steps": ["add", "carry"], "ok": True}
+    prompt = PromptTemplate.from_template("{input} = {output} by {steps} ({ok})").format(**example)
+    texts = rendered_values(example)
+    assert all(t in texts for t in ("2 + 2", "4", "['add', 'carry']", '["add","carry"]', "True"))
+    assert all(t in prompt for t in ("2 + 2", "4", "['add', 'carry']", "True"))
+    assert len(texts) == len(set(texts))
+
+
+def test_cache_eviction_finds_deleted_examples_with_non_string_values() -> None:
+    from llama_cpp.llama_cache import LlamaRAMCache
+    from test_llms import _FakeLlama
+
+    from langchain_erase.llms import evict_on_delete
+
+    llama = _FakeLlama(LlamaRAMCache())
+    for prompt in ("Input: seven times six Output: 42", "Input: other Output: 1"):
+        llama.cache.cache_state[tuple(llama.tokenize(prompt.encode(), add_bos=False))] = object()
+    sel = ERASEExampleSelector.from_examples(
+        [{"input": "six times seven", "output": 42}, {"input": "other", "output": 1}],
+        EMB,
+        k=1,
+        input_keys=["input"],
+        ids=["a", "b"],
+    )
+    evict_on_delete(sel, llama)
+    sel.delete_example("a")  # its output 42 was shown in the first cached prompt
+    assert len(llama.cache.cache_state) == 1
