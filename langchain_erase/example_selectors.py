@@ -447,12 +447,14 @@ class ERASEExampleSelector(BaseExampleSelector):
 
         Args:
             **kwargs: `ERASERetriever` fields: `k` (documents per query), `tags`,
-                `metadata`.
+                `metadata` (added to ``{"erase_selection": <mode>}``, the run metadata
+                that traces show).
 
         Returns:
             A retriever whose documents are the selected examples, with their ids.
         """
-        return ERASERetriever(selector=self, **kwargs)
+        metadata = {"erase_selection": self.selection, **(kwargs.pop("metadata", None) or {})}
+        return ERASERetriever(selector=self, metadata=metadata, **kwargs)
 
     def _public(self, example: Example) -> dict[str, Any]:
         if self.example_keys:

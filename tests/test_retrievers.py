@@ -128,6 +128,7 @@ def test_a_callback_handler_sees_the_retriever_run_with_ids_and_digest() -> None
     out = chain.invoke("word5", config={"callbacks": [handler]})
     assert handler.started == [("word5", handler.started[0][1])]
     assert handler.started[0][1]["ls_vector_store_provider"] == "ERASE"
+    assert handler.started[0][1]["erase_selection"] == "similar"
     [docs] = handler.ended
     assert [d.id for d in docs] == [r.id for r in sel.select_with_ids({"input": "word5"})]
     assert docs == out["demos"]
