@@ -8,6 +8,7 @@ store through `langchain_erase.replica.Replica` over a backend from `langchain_e
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import secrets
@@ -62,7 +63,7 @@ from langchain_erase.replica import Replica, logger
 from langchain_erase.retrievers import ERASERetriever
 from langchain_erase.selections import SelectedExample
 from langchain_erase.storage import StoreHeader, WriteTxn, open_backend
-from langchain_erase.storage.base import id_key
+from langchain_erase.storage.base import ChangeNotifier, id_key
 from langchain_erase.storage.snapshot import Snapshot, read_snapshot, write_snapshot
 
 if TYPE_CHECKING:
@@ -953,6 +954,24 @@ class ERASEExampleSelector(BaseExampleSelector):
         """How often catching up found a digest mismatch and refitted from the rows."""
         return 0 if self._replica is None else self._replica.repairs
 
+    def deletion_log(self) -> list[dict[str, Any]]:
+        """The store's audit log of deletions, oldest first; never example content.
+
+        Returns:
+            One dict per deletion with the change-record fields (position, op, id_key: the
+            keyed HMAC of the id, digest_after, time, refit, reason, iteration, seconds);
+            an empty list without a store.
+        """
+        with self._lock:
+            if self._replica is None:
+                return []
+            self._check_open()
+            return [
+                dataclasses.asdict(change)
+                for change in self._replica.backend.changes_after(0)
+                if change.op == "delete"
+            ]
+
     def sync(self) -> int | None:
         """Catch up with the store now.
 
@@ -992,14 +1011,24 @@ class ERASEExampleSelector(BaseExampleSelector):
             self._replica.check_process()
 
     def _start_follower(self) -> None:
+        replica = self._replica
+        assert replica is not None
+        backend = replica.backend
+        notifier = backend.wait_for_change if isinstance(backend, ChangeNotifier) else None
+
         def follow() -> None:
-            while not self._stop.wait(FOLLOW_INTERVAL_S):
+            while not self._stop.is_set():
                 try:
+                    if notifier is not None:  # wakes on a notification (PostgreSQL)
+                        notifier(FOLLOW_INTERVAL_S)
+                    elif self._stop.wait(FOLLOW_INTERVAL_S):  # polls (SQLite)
+                        return
                     with self._lock:
-                        if self._replica is not None and not self._closed:
-                            self._replica.refresh()
+                        if not self._closed:
+                            replica.refresh()
                 except Exception:  # keep following; the next round retries
                     logger.exception("langchain_erase follower: catching up failed")
+                    self._stop.wait(FOLLOW_INTERVAL_S)
 
         self._follower = threading.Thread(
             target=follow, name="langchain-erase-follower", daemon=True

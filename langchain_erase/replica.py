@@ -128,7 +128,8 @@ class Replica:
             self.load()
         if self.backend.changed():
             self._dirty = True
-            self.catch_up()
+            if self.backend.head()[0] != self.position:
+                self.catch_up()
             self._dirty = False
 
     def catch_up(self, txn: WriteTxn | None = None) -> None:

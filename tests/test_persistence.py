@@ -65,3 +65,17 @@ def test_tampered_truncated_foreign_and_future_files_are_refused(tmp_path: Path)
     for name in ("trunc", "foreign", "other", "future", "flipped", "missing"):
         with pytest.raises(StateFileError):
             ERASEExampleSelector.load(tmp_path / f"{name}.npz", EMB)
+
+
+def test_a_huge_projection_value_raises_overflow_error(tmp_path: Path) -> None:
+    """Regression: a snapshot whose projection holds a huge value (with a matching digest)
+    raised a bare OverflowError; it is a damaged file (StateFileError)."""
+    from langchain_erase.storage.snapshot import read_snapshot, write_snapshot
+
+    good = tmp_path / "good.npz"
+    selector().save(good)
+    snap = read_snapshot(good)
+    snap.projection[0, 0] = 1e300
+    write_snapshot(tmp_path / "huge.npz", snap)
+    with pytest.raises(StateFileError, match="out-of-range"):
+        ERASEExampleSelector.load(tmp_path / "huge.npz", EMB)

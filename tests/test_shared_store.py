@@ -200,3 +200,21 @@ def test_two_selectors_on_one_store_always_equal_a_fresh_fit(
     finally:
         for sel in sels:
             sel.close()
+
+
+def test_processes_with_different_log_keys_are_repaired_and_counted(
+    backend_target: str, caplog: Any
+) -> None:
+    """A process whose log key differs cannot match deletions by their keyed hash; the digest
+    check catches it, refits from the rows, warns and counts the repair."""
+    ids = [f"key-{i}" for i in range(12)]
+    first = ERASEExampleSelector.open(backend_target, fake(), log_key="key one", **PARAMS)
+    first.add_examples([example(i) for i in ids], ids=ids)
+    second = ERASEExampleSelector.open(backend_target, fake(), log_key="key two")
+    second.delete_example(ids[5])
+    with caplog.at_level("WARNING", logger="langchain_erase"):
+        assert ids[5] not in first.ids
+    assert first.consistency_repairs == 1 and "refitting" in caplog.text
+    assert first.state_digest() == second.state_digest() == fresh_digest(ids[:5] + ids[6:])
+    first.close()
+    second.close()

@@ -164,7 +164,7 @@ def test_deletion_log_keeps_receipts_not_content(tmp_path: Path) -> None:
     text = sel.get_example(victim)["input"]
     receipt = sel.delete_example(victim)
     assert sel.store is not None
-    [entry] = sel.store.deletion_log()
+    [entry] = sel.deletion_log()
     key = (tmp_path / "s.db.key").read_bytes()
     assert entry["id_key"] == id_key(key, victim) and entry["position"] == receipt.position
     assert entry["digest_after"] == receipt.digest_after == sel.state_digest()
@@ -284,6 +284,18 @@ def _sql_free_garbage(path: Path) -> None:
     path.write_bytes(b"not a database at all " * 100)
 
 
+def _schema_not_utf8(path: Path) -> None:
+    """A non-UTF-8 byte in the schema (regression: a bare UnicodeDecodeError)."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA writable_schema=ON")
+    conn.execute(
+        "UPDATE sqlite_master SET sql = CAST(? AS TEXT) WHERE name = 'meta'",
+        (b"CREATE TABLE me\xffa (key TEXT PRIMARY KEY, value TEXT NOT NULL)",),
+    )
+    conn.commit()
+    conn.close()
+
+
 def _sql(sql: str, params: tuple[Any, ...]) -> Callable[[Path], None]:
     return lambda path: _rewrite_db(path, sql, params)
 
@@ -294,6 +306,7 @@ CORRUPTIONS: dict[str, Callable[[Path], None]] = {
     "truncated_to_two_pages": _truncate(8192 / (32 * 1024)),
     "truncated_header": _truncate(0.001),
     "flipped_vector_bit": _flip_first_vector_bit,
+    "schema_not_utf8": _schema_not_utf8,
     **{name: _sql(sql, params) for name, (sql, params) in SQL_CORRUPTIONS.items()},
 }
 

@@ -63,7 +63,7 @@ def test_a_returned_deletion_is_undone_after_a_copy_of_the_file(tmp_path: Path) 
     sel.close()
     back = ERASEExampleSelector.open(path, fake())
     assert victim not in back.ids and len(back) == 21 and back.verify()
-    assert back.store is not None and len(back.store.deletion_log()) == 1
+    assert len(back.deletion_log()) == 1
     back.close()
 
 
@@ -107,7 +107,7 @@ def test_the_deletion_log_can_be_reversed(tmp_path: Path) -> None:
     victim = sel.ids[0]
     sel.delete_example(victim)
     assert sel.store is not None
-    [entry] = sel.store.deletion_log()
+    [entry] = sel.deletion_log()
     key_file = tmp_path / "s.db.key"
     assert entry["id_key"] == id_key(key_file.read_bytes(), victim)
     assert entry["id_key"] != hashlib.sha256(victim.encode()).hexdigest()
@@ -234,12 +234,12 @@ def test_the_change_log_is_not_covered_by_any_integrity_check(tmp_path: Path) ->
     conn.execute("UPDATE changes SET refit = 1 - refit WHERE position = 21")
     conn.commit()
     with pytest.raises(StateFileError, match="change log damaged"):
-        sel.store.deletion_log()
+        sel.deletion_log()
     conn.execute("DROP TABLE changes")
     conn.commit()
     conn.close()
     with pytest.raises(StateFileError):
-        sel.store.deletion_log()
+        sel.deletion_log()
     sel.close()
 
 
@@ -367,3 +367,13 @@ def test_a_full_disk_says_corrupted_and_keeps_the_refused_batch(small_disk: Path
     back = ERASEExampleSelector.open(path, fake())
     assert len(back) == 20 and back.verify()
     back.close()
+
+
+def test_a_postgres_store_without_a_log_key_is_refused_before_connecting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server store has no place for a key file: the key must be given (or in the
+    environment), else processes could not match each other's log entries."""
+    monkeypatch.delenv("LANGCHAIN_ERASE_LOG_KEY", raising=False)
+    with pytest.raises(InvalidParameterError, match="log key"):
+        ERASEExampleSelector.open("postgresql://nowhere.invalid/db", fake())

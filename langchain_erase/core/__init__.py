@@ -2,10 +2,12 @@
 
 `projection` turns stored embeddings into exact fixed-point coordinates, `qkmeans` clusters
 them with quantized k-means whose deletion and insertion checks are exact, and `buckets`
-holds the per-cluster indexes that pick one demonstration per cluster.
+holds the per-cluster indexes that pick one demonstration per cluster; `index.ERASEIndex`
+owns all of them for one example set (rows in, rows out, exact single changes).
 """
 
 from langchain_erase.core.buckets import BucketIndex
+from langchain_erase.core.index import ERASEIndex
 from langchain_erase.core.projection import FixedPointProjection
 from langchain_erase.core.qkmeans import (
     ChangeOutcome,
@@ -17,6 +19,7 @@ from langchain_erase.core.qkmeans import (
 __all__ = [
     "BucketIndex",
     "ChangeOutcome",
+    "ERASEIndex",
     "FixedPointProjection",
     "QKMeansParams",
     "QuantizedKMeans",

@@ -143,6 +143,11 @@ class ERASEIndex:
         return None if self._projection is None else self._projection.matrix
 
     @property
+    def iterations(self) -> int:
+        """Lloyd iterations T of the current clustering record."""
+        return self._kmeans.iterations
+
+    @property
     def needs_query_vector(self) -> bool:
         """True if `pick` needs the query's embedding (similarity-based selection)."""
         return self.selection in ("similar", "knn", "mmr")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from langchain_erase.errors import InvalidParameterError
 from langchain_erase.storage.base import (
     ChangeRecord,
     ExampleRow,
@@ -58,22 +59,18 @@ def open_backend(
     Returns:
         The open backend and the log key every process of this store must share.
     """
+    key = log_key if log_key is not None else _env_key()
     if is_postgres_url(target):
-        from langchain_erase.storage.postgres import open_postgres_backend
-
-        key = log_key if log_key is not None else _env_key()
-        backend: StorageBackend = open_postgres_backend(str(target), name)
         if key is None:
-            backend.close()
-            from langchain_erase.errors import InvalidParameterError
-
             raise InvalidParameterError(
                 f"a PostgreSQL store needs a log key: pass log_key= or set {LOG_KEY_ENV}"
             )
-        return backend, key
+        from langchain_erase.storage.postgres import open_postgres_backend
+
+        return open_postgres_backend(str(target), name), key
     from langchain_erase.storage.sqlite import open_sqlite_backend
 
-    return open_sqlite_backend(target, name, log_key if log_key is not None else _env_key())
+    return open_sqlite_backend(target, name, key)
 
 
 def _env_key() -> bytes | None:

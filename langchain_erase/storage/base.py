@@ -24,9 +24,10 @@ import hmac
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = [
+    "ChangeNotifier",
     "ChangeRecord",
     "ExampleRow",
     "StorageBackend",
@@ -260,4 +261,20 @@ class StorageBackend(Protocol):
 
     def close(self) -> None:
         """Release connections; later calls raise StateFileError."""
+        ...
+
+
+@runtime_checkable
+class ChangeNotifier(Protocol):
+    """Optional capability of a backend: block until another process commits a change
+    (PostgreSQL: LISTEN/NOTIFY). The eventual-consistency follower waits on it (outside the
+    selector's lock, so it must use its own connection); backends without it are polled."""
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """Args:
+            timeout: Most seconds to wait.
+
+        Returns:
+            True if something may have been committed since the previous call (also on
+            the first call, which subscribes)."""
         ...

@@ -366,7 +366,9 @@ class SqliteBackend:
                 f"{self.path} has store version {meta.get('version')!r}; this "
                 f"langchain-erase reads version {STORE_VERSION}"
             )
-        self._checkpoint()  # a crash may have left frames of a refused write in the WAL
+        # A crash may have left frames of a refused write in the WAL: erase them now, or with
+        # this process's first write.
+        self._pending = not self._checkpoint()
 
     # ----------------------------------------------------------------- protocol
     def describe(self) -> str:
@@ -498,28 +500,6 @@ class SqliteBackend:
         True if the last erasure checkpoint could not complete (readers held the WAL)."""
         return self._pending
 
-    def complete_erasure(self) -> bool:
-        """Retry the erasure checkpoint now (within `ERASURE_BOUND_S`).
-
-        Returns:
-            True if nothing is pending any more.
-        """
-        self._erase()
-        return not self._pending
-
-    def deletion_log(self) -> list[dict[str, Any]]:
-        """The audit log of deletions: change-record fields, oldest first, never content.
-
-        Returns:
-            One dict per deleted example (position, id_key, digest_after, time, refit,
-            reason, iteration, seconds).
-        """
-        return [
-            {name: getattr(change, name) for name in _CHANGE_COLUMNS.split(", ")}
-            for change in self.changes_after(0)
-            if change.op == "delete"
-        ]
-
     def close(self) -> None:
         """Close the connection; later calls raise StateFileError."""
         if self._conn is not None and os.getpid() == self._pid:
@@ -644,7 +624,7 @@ class SqliteBackend:
         conn.execute("PRAGMA busy_timeout=0")
         try:
             busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        except sqlite3.OperationalError:
+        except sqlite3.Error:  # busy, full disk, I/O error: the erasure stays pending
             busy = 1
         finally:
             conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
