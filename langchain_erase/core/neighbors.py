@@ -150,15 +150,11 @@ class NeighborIndex:
             return []
         weight = Fraction(lambda_mult)
         relevance = {example_id: weight * Fraction(score) for example_id, score in candidates}
-        vectors = {
-            example_id: self._matrix[self._row[example_id]].astype(np.float64)
-            for example_id, _ in candidates
-        }
         redundancy: dict[str, float] = {}  # highest similarity to anything already chosen
         chosen: list[ScoredId] = [candidates[0]]  # the most similar, as LangChain starts
         remaining = dict(candidates[1:])
         while remaining and len(chosen) < k:
-            last = vectors[chosen[-1][0]]
+            last = self._matrix[self._row[chosen[-1][0]]].astype(np.float64)
             for example_id in remaining:
                 similarity = exact_dot(self._matrix[self._row[example_id]], last)
                 redundancy[example_id] = max(redundancy.get(example_id, similarity), similarity)
