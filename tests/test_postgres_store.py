@@ -6,6 +6,7 @@ import os
 import secrets
 import threading
 from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -302,3 +303,26 @@ def test_refused_add_leaves_nothing_on_disk(pg_server: PgTestServer) -> None:
     assert store.head() == (1, "d1") and store.erasure_pending() is False
     assert pg_server.residue(url, markers(refused)) == {}
     store.close()
+
+
+def test_a_role_that_may_not_vacuum_leaves_the_erasure_pending_until_the_owner_writes(
+    pg_server: PgTestServer,
+) -> None:
+    url = create_database(pg_server.url())
+    owner = PostgresBackend(url, "s")
+    owner.create(HEADER)
+    add(owner, [row("a"), row("b")])
+    role = "eraser_" + secrets.token_hex(4)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+    parts = urlsplit(url)
+    other = PostgresBackend(urlunsplit(parts._replace(netloc=f"{role}:@")), "s")
+    delete(other, ["a"])  # committed, but PostgreSQL would skip its VACUUM FULL
+    assert other.erasure_pending() and owner.erasure_pending()
+    add(owner, [row("c")])  # the owner's next write completes the erasure first
+    assert not other.erasure_pending()
+    other.close()
+    owner.close()

@@ -131,16 +131,19 @@ def test_a_selector_catches_up_on_10000_changes(backend_target: str) -> None:
     ids = [f"bulk-{i:05d}" for i in range(6000)]
     for lo in range(0, len(ids), 500):
         writer.add_examples([example(i) for i in ids[lo : lo + 500]], ids=ids[lo : lo + 500])
+    holder = ERASEExampleSelector.open(backend_target, fake())  # holds all 6,000
     for lo in range(0, 4000, 500):
         writer.delete_examples(ids[lo : lo + 500])
     assert writer.log_position == start + 10_000
     assert idle.log_position == start  # nothing applied yet
     assert idle.sync() == start + 10_000
+    assert holder.sync() == start + 10_000  # 4,000 deletions of held examples: one refit
     assert idle.state_digest() == writer.state_digest() == fresh_digest(ids[4000:])
-    assert idle.consistency_repairs == 0
+    assert holder.state_digest() == writer.state_digest()
+    assert idle.consistency_repairs == holder.consistency_repairs == 0
     reopened = ERASEExampleSelector.open(backend_target, fake())  # a process that was down
     assert reopened.state_digest() == writer.state_digest()
-    for sel in (idle, writer, reopened):
+    for sel in (idle, holder, writer, reopened):
         sel.close()
 
 

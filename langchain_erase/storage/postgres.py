@@ -731,6 +731,10 @@ class PostgresBackend(_Reader):
                 ).fetchone()
                 if row is None:
                     return True
+                if not _may_vacuum(conn, partition_name(self.name)):
+                    # VACUUM would only warn and skip: the erasure stays pending (visible
+                    # in receipts) instead of being recorded as done.
+                    return False
                 conn.execute(f"SET lock_timeout = {_ERASE_LOCK_TIMEOUT_MS}")
                 try:
                     conn.execute(
@@ -751,6 +755,17 @@ class PostgresBackend(_Reader):
             self._erase()
 
 
+def _may_vacuum(conn: psycopg.Connection[Any], table: str) -> bool:
+    """Whether the current role may VACUUM `table` (its owner, a member of the owner role,
+    or a superuser); PostgreSQL skips other tables with only a warning."""
+    row = conn.execute(
+        "SELECT pg_has_role(current_user, c.relowner, 'MEMBER') OR r.rolsuper "
+        "FROM pg_class c, pg_roles r WHERE c.oid = to_regclass(%s) AND r.rolname = current_user",
+        (table,),
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def _create_partition(conn: psycopg.Connection[Any], name: str) -> None:
     part = sql.Identifier(partition_name(name))
     conn.execute(
@@ -769,17 +784,27 @@ def _create_partition(conn: psycopg.Connection[Any], name: str) -> None:
     )
 
 
+def _schema_version(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT to_regclass('erase_schema_version') IS NOT NULL").fetchone()
+    if not (row and row[0]):
+        return 0
+    row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM erase_schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
 def _migrate(conn: psycopg.Connection[Any]) -> None:
     """Create or upgrade the schema, serialized by an advisory lock (concurrent first opens
-    are safe: the second waits and then finds the tables)."""
+    are safe: the second waits and then finds the tables). A current schema is only read, so
+    a role without CREATE privilege can open the store."""
+    if _schema_version(conn) == SCHEMA_VERSION:
+        return
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         conn.execute(
             "CREATE TABLE IF NOT EXISTS erase_schema_version ("
             "version integer PRIMARY KEY, applied_at double precision NOT NULL)"
         )
-        row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM erase_schema_version").fetchone()
-        current = int(row[0]) if row else 0
+        current = _schema_version(conn)
         if current > SCHEMA_VERSION:
             raise StateFileError(
                 f"the database schema is version {current}; this package reads up to "
