@@ -200,12 +200,12 @@ def rendered_values(example: Mapping[str, JSONValue]) -> list[str]:
         example: A stored example.
 
     Returns:
-        Distinct non-empty texts, in key order.
+        Distinct non-blank texts, in key order.
     """
     texts: dict[str, None] = {}
     for key in sorted(example):
         value = example[key]
         for text in (value,) if isinstance(value, str) else (str(value), canonical_json(value)):
-            if text:
+            if text.strip():  # a blank text would match every prompt
                 texts[text] = None
     return list(texts)
