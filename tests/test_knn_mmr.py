@@ -108,3 +108,22 @@ async def test_afrom_examples_builds_the_same_selector() -> None:
     assert built.state_digest() == erase(pool, "mmr", k=3, fetch_k=6).state_digest()
     with pytest.raises(InvalidParameterError):
         await ERASEExampleSelector.afrom_examples(pool, EMB, selection="nope")
+
+
+@pytest.mark.parametrize("mode", ["knn", "mmr"])
+def test_two_selectors_on_one_store_agree_after_a_deletion(mode: str, tmp_path: Path) -> None:
+    pool = [{"input": f"word {i}", "output": str(i)} for i in range(60)]
+    path = tmp_path / "shared.db"
+    writer = ERASEExampleSelector.open(path, EMB, k=3, input_keys=["input"], selection=mode)
+    writer.add_examples(pool)
+    reader = ERASEExampleSelector.open(path, EMB)  # another opener of the same set
+    query = {"input": "word 7"}
+    picked = reader.select_with_ids(query)
+    writer.delete_examples([p.id for p in picked])
+    after = reader.select_with_ids(query)  # strong consistency: catches up first
+    assert not {p.id for p in after} & {p.id for p in picked}
+    assert reader.state_digest() == writer.state_digest() and reader.verify()
+    rest = [e for e in pool if default_example_id(e) not in {p.id for p in picked}]
+    assert after == erase(rest, mode, k=3).select_with_ids(query)
+    writer.close()
+    reader.close()
