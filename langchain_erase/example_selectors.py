@@ -61,7 +61,7 @@ from langchain_erase.inputs import (
 from langchain_erase.receipts import DeletionReceipt
 from langchain_erase.replica import Replica, logger
 from langchain_erase.retrievers import ERASERetriever
-from langchain_erase.selections import SelectedExample
+from langchain_erase.selections import SelectedExample, checked_limit
 from langchain_erase.storage import StoreHeader, WriteTxn, open_backend
 from langchain_erase.storage.base import ChangeNotifier, id_key
 from langchain_erase.storage.snapshot import Snapshot, read_snapshot, write_snapshot
@@ -395,8 +395,7 @@ class ERASEExampleSelector(BaseExampleSelector):
             One record per selected example, in `select_examples` order, all carrying the
             `state_digest()` of the state that selected them.
         """
-        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-            raise InvalidParameterError(f"k must be a positive integer or None, got {k!r}")
+        checked_limit(k)
         text = embedded_text(validate_query(input_variables, self.input_keys), self.input_keys)
         query_vector = None
         if self._index.needs_query_vector:  # embedded outside the lock

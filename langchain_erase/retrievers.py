@@ -22,7 +22,7 @@ from langchain_core.retrievers import BaseRetriever, LangSmithRetrieverParams
 from pydantic import ConfigDict
 
 from langchain_erase.errors import InvalidParameterError
-from langchain_erase.selections import SelectedExample, SelectsWithIds
+from langchain_erase.selections import SelectedExample, SelectsWithIds, checked_limit
 
 __all__ = ["ERASERetriever", "selection_to_document"]
 
@@ -82,7 +82,7 @@ class ERASERetriever(BaseRetriever):
             InvalidParameterError: `k` is not a positive integer or None, or the selector
                 has more than one input key (a query is one string).
         """
-        _checked_k(kwargs.get("k"))
+        checked_limit(kwargs.get("k"))
         selector = kwargs.get("selector")
         keys = getattr(selector, "input_keys", None)
         if keys and len(keys) > 1:
@@ -113,7 +113,7 @@ class ERASERetriever(BaseRetriever):
         Returns:
             One Document per selected example, in selection order.
         """
-        limit = _checked_k(k) if k is not None else self.k
+        limit = self.k if k is None else k  # the selector checks it
         selected = self.selector.select_with_ids(self._variables(query), k=limit)
         return [selection_to_document(s, self.selector.input_keys) for s in selected]
 
@@ -134,7 +134,7 @@ class ERASERetriever(BaseRetriever):
         Returns:
             One Document per selected example, in selection order.
         """
-        limit = _checked_k(k) if k is not None else self.k
+        limit = self.k if k is None else k  # the selector checks it
         selected = await self.selector.aselect_with_ids(self._variables(query), k=limit)
         return [selection_to_document(s, self.selector.input_keys) for s in selected]
 
@@ -143,9 +143,3 @@ class ERASERetriever(BaseRetriever):
         params["ls_vector_store_provider"] = "ERASE"
         params["ls_embedding_provider"] = type(self.selector.embeddings).__name__
         return params
-
-
-def _checked_k(k: object) -> int | None:
-    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-        raise InvalidParameterError(f"k must be a positive integer or None, got {k!r}")
-    return k

@@ -6,9 +6,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from langchain_erase.errors import InvalidParameterError
 from langchain_erase.inputs import Example
 
-__all__ = ["SelectedExample", "SelectsWithIds"]
+__all__ = ["SelectedExample", "SelectsWithIds", "checked_limit"]
+
+
+def checked_limit(k: object) -> int | None:
+    """A per-call number of examples: a positive integer, or None for the selector's own.
+
+    Args:
+        k: What the caller passed.
+
+    Returns:
+        `k` unchanged.
+
+    Raises:
+        InvalidParameterError: `k` is not None and not a positive integer (bools refused).
+    """
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise InvalidParameterError(f"k must be a positive integer or None, got {k!r}")
+    return k
 
 
 @dataclass(frozen=True, slots=True)
