@@ -28,6 +28,8 @@ from langchain_erase.errors import (
 from langchain_erase.example_selectors import ERASEExampleSelector, default_example_id
 from langchain_erase.llms import local_chat_model, local_llm
 from langchain_erase.receipts import DeletionReceipt
+from langchain_erase.retrievers import ERASERetriever
+from langchain_erase.selections import SelectedExample
 
 try:
     __version__ = version("langchain-erase")
@@ -39,6 +41,7 @@ __all__ = [
     "DuplicateExampleError",
     "ERASEError",
     "ERASEExampleSelector",
+    "ERASERetriever",
     "EmbeddingError",
     "EmbeddingModelMismatchError",
     "ForkedProcessError",
@@ -48,6 +51,7 @@ __all__ = [
     "LlamaCppEmbeddings",
     "ModelConversionError",
     "ModelNotFoundError",
+    "SelectedExample",
     "StaleSnapshotError",
     "StateFileError",
     "StoreLockedError",

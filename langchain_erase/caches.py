@@ -29,6 +29,7 @@ from langchain_core.caches import BaseCache, InMemoryCache
 from langchain_core.globals import get_llm_cache
 
 from langchain_erase.errors import InvalidParameterError
+from langchain_erase.inputs import rendered_values
 
 if TYPE_CHECKING:
     from langchain_erase.example_selectors import ERASEExampleSelector
@@ -39,16 +40,20 @@ __all__ = ["example_texts", "purge_llm_cache", "purge_llm_caches_on_delete"]
 _SQL_CHUNK = 500
 
 
-def example_texts(example: Mapping[str, object]) -> list[str]:
-    """The texts of an example that a formatted prompt can show: its non-blank string values.
+def example_texts(example: Mapping[str, Any]) -> list[str]:
+    """The texts by which a formatted prompt can show an example's values.
+
+    String values as they are; other JSON values both as ``str()`` renders them in a prompt
+    template and as the canonical JSON that is embedded (see
+    :func:`langchain_erase.inputs.rendered_values`).
 
     Args:
         example: an example as the selector stores it.
 
     Returns:
-        Its string values, in field order, blank ones left out.
+        Distinct non-blank texts, in key order.
     """
-    return [value for value in example.values() if isinstance(value, str) and value.strip()]
+    return rendered_values(example)
 
 
 def _forms(texts: Iterable[str]) -> set[str]:

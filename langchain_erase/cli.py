@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from langchain_erase.cli_args import OneLineParser, int_at_least, usage_error_line
+from langchain_erase.core.index import SELECTION_MODES
 from langchain_erase.evaluation.cli_commands import add_bench_parser, add_eval_parser
 from langchain_erase.evaluation.tasks import (
     DATA_DIR_ENV,
@@ -168,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--limit", type=int_at_least(0), default=400, help="demonstrations to load")
     demo.add_argument("--k", type=int, default=4)
     demo.add_argument("--seed", type=int_at_least(0), default=0)
-    demo.add_argument("--selection", choices=["random", "centroid", "similar"], default="random")
+    demo.add_argument("--selection", choices=SELECTION_MODES, default="random")
     demo.add_argument("--n-threads", type=int_at_least(1), default=None)
     demo.add_argument("--n-gpu-layers", type=int, default=0, help="GPU offload (0 = CPU)")
     demo.set_defaults(func=run_demo)

@@ -4,6 +4,7 @@ selector's state and its store exactly as before (digest, examples, stored rows,
 from __future__ import annotations
 
 import itertools
+import math
 import sys
 import threading
 import warnings
@@ -58,6 +59,12 @@ def _faulty_add(mode: str) -> Callable[[Sel], object]:
     return lambda s: _with_embeddings(s, FaultyEmbeddings(mode)).add_examples(examples(3, "new"))
 
 
+def _circular() -> list[object]:
+    loop: list[object] = []
+    loop.append(loop)
+    return loop
+
+
 #: name -> (call on a selector, expected error); untyped callers are the point
 
 BAD_CALLS: dict[str, tuple[Callable[[Any], object], type[ERASEError]]] = {
@@ -67,12 +74,15 @@ BAD_CALLS: dict[str, tuple[Callable[[Any], object], type[ERASEError]]] = {
     "empty_dict": (lambda s: s.add_examples([{}]), InvalidExampleError),
     "not_a_dict": (lambda s: s.add_examples([["input", "x"]]), InvalidExampleError),
     "missing_input_key": (lambda s: s.add_examples([{"output": "y"}]), InvalidExampleError),
-    "int_value": (lambda s: s.add_examples([{"input": 3}]), InvalidExampleError),
-    "none_value": (lambda s: s.add_examples([{"input": None}]), InvalidExampleError),
+    "nan_value": (lambda s: s.add_examples([{"input": float("nan")}]), InvalidExampleError),
+    "set_value": (lambda s: s.add_examples([{"input": {1, 2}}]), InvalidExampleError),
     "bytes_value": (lambda s: s.add_examples([{"input": b"x"}]), InvalidExampleError),
+    "object_in_list": (lambda s: s.add_examples([{"input": [1, object()]}]), InvalidExampleError),
+    "circular_list": (lambda s: s.add_examples([{"input": _circular()}]), InvalidExampleError),
     "int_key": (lambda s: s.add_examples([{"input": "x", 1: "y"}]), InvalidExampleError),
+    "nested_int_key": (lambda s: s.add_examples([{"input": {1: "y"}}]), InvalidExampleError),
     "one_bad_in_batch": (
-        lambda s: s.add_examples([*examples(5, "ok"), {"input": 1}]),
+        lambda s: s.add_examples([*examples(5, "ok"), {"input": b"1"}]),
         InvalidExampleError,
     ),
     "duplicate_in_batch": (
@@ -103,7 +113,7 @@ BAD_CALLS: dict[str, tuple[Callable[[Any], object], type[ERASEError]]] = {
     "get_unknown": (lambda s: s.get_example("nope"), UnknownExampleError),
     "select_not_dict": (lambda s: s.select_examples("x"), InvalidExampleError),
     "select_missing_key": (lambda s: s.select_examples({"other": "x"}), InvalidExampleError),
-    "select_int_value": (lambda s: s.select_examples({"input": 1}), InvalidExampleError),
+    "select_inf_value": (lambda s: s.select_examples({"input": math.inf}), InvalidExampleError),
     **{
         f"embeddings_{mode}": (_faulty_add(mode), EmbeddingError)
         for mode in ("nan", "inf", "zero", "wrong_dim", "ragged", "short", "raise", "not_numbers")

@@ -23,8 +23,8 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from tqdm.auto import tqdm
 
-from langchain_erase.core.buckets import SelectionMode
 from langchain_erase.core.hashing import keyed_hash64
+from langchain_erase.core.index import SelectionMode
 from langchain_erase.errors import StateFileError
 from langchain_erase.evaluation.embedding_cache import CachedEmbeddings
 from langchain_erase.evaluation.scoring import LanguageModel, score_example
@@ -59,12 +59,16 @@ SELECTOR_NAMES = (
     "erase-random",
     "erase-centroid",
     "erase-similar",
+    "erase-knn",
+    "erase-mmr",
 )
 DEFAULT_TASKS = ("sentiment", "singular_to_plural", "first_word_letter")
 _ERASE_MODES: dict[str, SelectionMode] = {
     "erase-random": "random",
     "erase-centroid": "centroid",
     "erase-similar": "similar",
+    "erase-knn": "knn",
+    "erase-mmr": "mmr",
 }
 
 Demonstrations = Callable[[Example], list[dict[str, str]]]
