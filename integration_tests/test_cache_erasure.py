@@ -1,18 +1,19 @@
-"""Deleting an example also erases it from llama.cpp's prompt cache and live context."""
+"""Deleting an example also erases it from llama.cpp's prompt cache and live context, and from
+the LangChain LLM cache the model answers from."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from langchain_core.caches import InMemoryCache
 from langchain_core.prompts import FewShotPromptTemplate, PromptTemplate
 from llama_cpp.llama_cache import LlamaRAMCache
 
 from langchain_erase import ERASEExampleSelector, LlamaCppEmbeddings, default_example_id
 from langchain_erase.cli import load_demo_examples
+from langchain_erase.evaluation.tasks import DEFAULT_DATA_DIR
 from langchain_erase.llms import _contains, _needles, evict_on_delete, local_llm
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+DATASETS = DEFAULT_DATA_DIR
 
 pytestmark = pytest.mark.integration
 
@@ -28,9 +29,10 @@ def test_selector_deletion_evicts_every_cached_prompt_that_showed_the_example() 
         suffix="Review: {input}\nSentiment:",
         input_variables=["input"],
     )
-    llm = local_llm("smollm2-135m", n_ctx=1024, n_threads=2, max_tokens=1)
+    llm_cache = InMemoryCache()
+    llm = local_llm("smollm2-135m", n_ctx=1024, n_threads=2, max_tokens=1, cache=llm_cache)
     llm.client.set_cache(LlamaRAMCache())
-    evict_on_delete(selector, llm)
+    evict_on_delete(selector, llm)  # also purges the model's own LangChain cache
     queries = ["Great fun.", "Awful.", "Not bad at all."]
     for query in queries:
         (prompt | llm).invoke({"input": query})
@@ -38,6 +40,7 @@ def test_selector_deletion_evicts_every_cached_prompt_that_showed_the_example() 
     needles = _needles(llm.client, list(shown.values()))
     cached = list(llm.client.cache.cache_state)
     assert any(_contains(key, needles) for key in cached)
+    assert any(shown["input"] in prompt for prompt, _ in llm_cache._cache)
 
     selector.delete_example(default_example_id(shown))
 
@@ -45,3 +48,4 @@ def test_selector_deletion_evicts_every_cached_prompt_that_showed_the_example() 
     assert not any(_contains(key, needles) for key in remaining)
     live = llm.client.input_ids[: llm.client.n_tokens]
     assert not _contains(live, needles)
+    assert not any(shown["input"] in prompt for prompt, _ in llm_cache._cache)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from langchain_community.llms import LlamaCpp
 from langchain_core.messages import AIMessage
 from langchain_core.prompts import FewShotPromptTemplate, PromptTemplate
 
 from langchain_erase.llms import evict_prompts_containing, load_llama, local_chat_model, local_llm
+from langchain_erase.local_models import LocalLlamaCpp
 
 pytestmark = pytest.mark.integration
 
@@ -27,11 +27,11 @@ PROMPT = FewShotPromptTemplate(
 
 
 @pytest.fixture(scope="module")
-def gemma() -> LlamaCpp:
+def gemma() -> LocalLlamaCpp:
     return local_llm("gemma-3-270m", n_ctx=512, n_threads=2, max_tokens=4, stop=["\n"])
 
 
-def test_few_shot_chain_with_gemma(gemma: LlamaCpp) -> None:
+def test_few_shot_chain_with_gemma(gemma: LocalLlamaCpp) -> None:
     chain = PROMPT | gemma
     answer = chain.invoke({"review": "What a wonderful, heartwarming movie!"})
     assert isinstance(answer, str)
@@ -40,7 +40,7 @@ def test_few_shot_chain_with_gemma(gemma: LlamaCpp) -> None:
     assert chain.invoke({"review": "What a wonderful, heartwarming movie!"}) == answer
 
 
-def test_gemma_gets_exactly_one_bos(gemma: LlamaCpp) -> None:
+def test_gemma_gets_exactly_one_bos(gemma: LocalLlamaCpp) -> None:
     client = gemma.client
     tokens = client.tokenize(b"Review: fine")
     assert tokens[0] == client.token_bos()

@@ -5,6 +5,8 @@ with quantized k-means, so deleting an example is almost always just dropping it
 bucket, and the result is bit-for-bit the selector fitted without it.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from langchain_erase.embeddings import LlamaCppEmbeddings
 from langchain_erase.errors import (
     DuplicateExampleError,
@@ -26,14 +28,20 @@ from langchain_erase.errors import (
 from langchain_erase.example_selectors import ERASEExampleSelector, default_example_id
 from langchain_erase.llms import local_chat_model, local_llm
 from langchain_erase.receipts import DeletionReceipt
+from langchain_erase.retrievers import ERASERetriever
+from langchain_erase.selections import SelectedExample
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("langchain-erase")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "DeletionReceipt",
     "DuplicateExampleError",
     "ERASEError",
     "ERASEExampleSelector",
+    "ERASERetriever",
     "EmbeddingError",
     "EmbeddingModelMismatchError",
     "ForkedProcessError",
@@ -43,6 +51,7 @@ __all__ = [
     "LlamaCppEmbeddings",
     "ModelConversionError",
     "ModelNotFoundError",
+    "SelectedExample",
     "StaleSnapshotError",
     "StateFileError",
     "StoreLockedError",

@@ -15,8 +15,14 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
+from langchain_erase.cli_args import OneLineParser, int_at_least, usage_error_line
+from langchain_erase.core.index import SELECTION_MODES
 from langchain_erase.evaluation.cli_commands import add_bench_parser, add_eval_parser
-from langchain_erase.evaluation.tasks import DEFAULT_DATA_DIR
+from langchain_erase.evaluation.tasks import (
+    DATA_DIR_ENV,
+    DEFAULT_DATA_DIR,
+    load_instruction_induction_task,
+)
 
 __all__ = ["build_parser", "load_demo_examples", "main"]
 
@@ -28,11 +34,24 @@ _DEMO_QUERIES = (
 
 
 def load_demo_examples(data_dir: Path, limit: int) -> tuple[str, list[dict[str, str]]]:
-    """The sentiment demonstration pool from ../shared/datasets, else the bundled set."""
-    path = data_dir / "instruction_induction" / "sentiment" / "induce.json"
-    if path.is_file():
-        rows = json.loads(path.read_text(encoding="utf-8"))["examples"].values()
-        source = str(path)
+    """The sentiment demonstration pool (its `induce.json`) from `data_dir`, else the bundled set.
+
+    Args:
+        data_dir: The task data directory (`--data-dir`).
+        limit: How many demonstrations to keep.
+
+    Returns:
+        Where the examples came from, and the examples as input/output dicts.
+
+    Raises:
+        TaskFormatError: The task files in `data_dir` are malformed.
+    """
+    directory = data_dir / "instruction_induction" / "sentiment"
+    if directory.is_dir():
+        task = load_instruction_induction_task(directory)
+        test = set(task.test_ids or ())
+        rows = [{"input": e.input, "output": e.output} for e in task.examples if e.id not in test]
+        source = str(directory / "induce.json")
     else:
         bundled = resources.files("langchain_erase").joinpath("data/demo_sentiment.json")
         rows = json.loads(bundled.read_text(encoding="utf-8"))["examples"]
@@ -125,7 +144,12 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """The `langchain-erase` parser with its `demo`, `eval` and `bench` subcommands.
+
+    Returns:
+        A parser whose usage errors are one line on stderr and exit code 2.
+    """
+    parser = OneLineParser(
         prog="langchain-erase",
         description="Few-shot example selection with exact, constant-time unlearning (ERASE).",
     )
@@ -136,12 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--model", default="gemma-3-270m", help="gemma-3-270m, smollm2-135m or a GGUF path"
     )
-    demo.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    demo.add_argument("--limit", type=_non_negative, default=400, help="demonstrations to load")
+    demo.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help=f"task data (default: ${DATA_DIR_ENV}, else shared/datasets beside the repository)",
+    )
+    demo.add_argument("--limit", type=int_at_least(0), default=400, help="demonstrations to load")
     demo.add_argument("--k", type=int, default=4)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--selection", choices=["random", "centroid", "similar"], default="random")
-    demo.add_argument("--n-threads", type=int, default=None)
+    demo.add_argument("--seed", type=int_at_least(0), default=0)
+    demo.add_argument("--selection", choices=SELECTION_MODES, default="random")
+    demo.add_argument("--n-threads", type=int_at_least(1), default=None)
     demo.add_argument("--n-gpu-layers", type=int, default=0, help="GPU offload (0 = CPU)")
     demo.set_defaults(func=run_demo)
     add_eval_parser(subparsers)
@@ -150,23 +179,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run a subcommand; the package's typed errors become a message and exit code 2."""
+    """Run a subcommand. A usage mistake (bad option, unknown or malformed task, unwritable
+    `--out`) and the package's typed errors print one line on stderr and give exit code 2.
+
+    Args:
+        argv: The arguments after the program name; None reads `sys.argv`.
+
+    Returns:
+        The subcommand's exit code, or 2 after a typed error. Parsing errors raise
+        `SystemExit(2)` as argparse does.
+    """
     from langchain_erase.errors import ERASEError
 
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
     except ERASEError as err:
-        print(f"langchain-erase: error: {err}", file=sys.stderr)
+        sys.stderr.write(usage_error_line("langchain-erase", err))
         return 2
     return code
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ class InvalidParameterError(ERASEError, ValueError):
 
 
 class InvalidExampleError(ERASEError, ValueError):
-    """An example is malformed: not a dict of strings, missing input keys, or unembeddable."""
+    """An example is malformed: not a dict, a value without a JSON form, missing input keys,
+    or unembeddable."""
 
 
 class EmbeddingError(InvalidExampleError):

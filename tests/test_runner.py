@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
+from langchain_erase.errors import StateFileError
 from langchain_erase.evaluation.runner import (
     SELECTOR_NAMES,
     EvalConfig,
+    ResultCache,
     bootstrap_interval,
     build_selector,
     run_eval,
@@ -103,3 +105,68 @@ def test_run_eval_scores_all_configurations_and_resumes(task_dir: Path, tmp_path
     again = CopyLastDemoLM()
     assert run_eval(config, lm=again, embeddings=emb)["rows"] == results["rows"]
     assert again.calls == 0
+
+
+def _eval_config(task_dir: Path, out: Path) -> EvalConfig:
+    return EvalConfig(
+        tasks=("parity",),
+        ks=(1,),
+        seeds=(0,),
+        limit=3,
+        selectors=("random",),
+        out_dir=out,
+        data_dir=task_dir,
+        bootstrap=10,
+        progress=False,
+    )
+
+
+def test_torn_last_line_of_the_results_cache_is_recomputed_on_resume(
+    task_dir: Path, tmp_path: Path
+) -> None:
+    # a full disk cut the last append short: every resumed run crashed on that line
+    config = _eval_config(task_dir, tmp_path / "out")
+    emb = DeterministicFakeEmbedding(size=16)
+    first = run_eval(config, lm=CopyLastDemoLM(), embeddings=emb)
+    (cache,) = (config.out_dir / "cache").rglob("*.jsonl")
+    lines = cache.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 3
+    untimed = [_without_seconds(row) for row in first["rows"]]
+    for torn in (lines[-1][:-1], lines[-1][:25], lines[-1][:1]):
+        cache.write_bytes(b"".join(lines[:-1]) + torn)
+        lm = CopyLastDemoLM()
+        rows = run_eval(config, lm=lm, embeddings=emb)["rows"]
+        assert [_without_seconds(row) for row in rows] == untimed
+        assert lm.calls == (0 if torn == lines[-1][:-1] else 1)
+        resumed = cache.read_bytes().splitlines(keepends=True)
+        assert resumed[:-1] == lines[:-1] and len(resumed) == 3
+        assert _without_seconds(json.loads(resumed[-1])) == _without_seconds(json.loads(lines[-1]))
+
+
+def _without_seconds(row: dict[str, object]) -> dict[str, object]:
+    return {key: value for key, value in row.items() if "seconds" not in key}
+
+
+def test_damaged_line_inside_the_results_cache_is_a_typed_error(tmp_path: Path) -> None:
+    path = tmp_path / "cache.jsonl"
+    line = json.dumps(
+        {
+            "selector": "random",
+            "k": 1,
+            "example_id": "1",
+            "correct": True,
+            "prediction": "a",
+            "prompt_tokens": 3,
+            "seconds": 0.1,
+        }
+    )
+    for damaged in ("{not json", '{"selector": "random"}', "[1, 2]", "\udcff"):
+        path.write_bytes(
+            b"\n".join([line.encode(), damaged.encode("utf-8", "surrogateescape"), line.encode()])
+            + b"\n"
+        )
+        with pytest.raises(StateFileError, match="line 2"):
+            ResultCache(path)
+    path.write_text(line + "\n" + line[:-2], encoding="utf-8")
+    assert ResultCache(path).get("random", 1, "1") is not None
+    assert path.read_text(encoding="utf-8") == line + "\n"

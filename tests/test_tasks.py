@@ -6,8 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+from task_files import (
+    INCOMPLETE_BIGBENCH,
+    INCOMPLETE_INSTRUCTION_INDUCTION,
+    MALFORMED_TASK_FILES,
+)
 
+from langchain_erase.errors import ERASEError, InvalidParameterError
 from langchain_erase.evaluation.tasks import (
+    DEFAULT_DATA_DIR,
     TaskFormatError,
     load_task,
     majority_baseline,
@@ -133,3 +140,60 @@ def test_real_instruction_induction_task_loads_by_name() -> None:
     split = split_task(load_task("sentiment"), seed=0, limit=10)
     assert len(split.test) == 10
     assert {e.output for e in split.train} == {"positive", "negative"}
+
+
+@pytest.mark.parametrize("raw", MALFORMED_TASK_FILES.values(), ids=MALFORMED_TASK_FILES.keys())
+def test_malformed_task_file_is_a_task_format_error(tmp_path: Path, raw: bytes) -> None:
+    path = tmp_path / "broken.json"
+    path.write_bytes(raw)
+    with pytest.raises(TaskFormatError):
+        load_task(path)
+    (tmp_path / "ii").mkdir()
+    (tmp_path / "ii" / "induce.json").write_bytes(raw)
+    (tmp_path / "ii" / "execute.json").write_bytes(raw)
+    with pytest.raises(TaskFormatError):
+        load_task(tmp_path / "ii")
+
+
+@pytest.mark.parametrize("data", INCOMPLETE_BIGBENCH.values(), ids=INCOMPLETE_BIGBENCH.keys())
+def test_incomplete_bigbench_task_is_a_task_format_error(tmp_path: Path, data: object) -> None:
+    with pytest.raises(TaskFormatError):
+        load_task(_write(tmp_path / "incomplete.json", data))
+
+
+@pytest.mark.parametrize(
+    "data", INCOMPLETE_INSTRUCTION_INDUCTION.values(), ids=INCOMPLETE_INSTRUCTION_INDUCTION.keys()
+)
+def test_incomplete_instruction_induction_task_is_a_task_format_error(
+    ii_task_dir: Path, data: object
+) -> None:
+    _write(ii_task_dir / "execute.json", data)
+    with pytest.raises(TaskFormatError):
+        load_task(ii_task_dir)
+
+
+def test_task_name_too_long_for_the_file_system_is_a_task_format_error(tmp_path: Path) -> None:
+    with pytest.raises(TaskFormatError):
+        load_task("x" * 300, data_dir=tmp_path)
+
+
+def test_task_format_error_is_one_of_the_packages_typed_errors() -> None:
+    # the CLI turns ERASEError into a one-line usage error; a TaskFormatError was a traceback
+    assert issubclass(TaskFormatError, ERASEError)
+
+
+@pytest.mark.parametrize("seed, limit", [(-1, None), (0, 0), (0, -2)])
+def test_negative_seed_or_non_positive_limit_is_a_typed_error(
+    mc_task_file: Path, seed: int, limit: int | None
+) -> None:
+    with pytest.raises(InvalidParameterError):
+        split_task(load_task(mc_task_file), seed, limit=limit)
+
+
+def test_default_data_dir_does_not_depend_on_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `eval` run outside the repository looked for ../shared relative to where it ran
+    assert DEFAULT_DATA_DIR.is_absolute()
+    monkeypatch.chdir(tmp_path)
+    assert load_task("sentiment").name == "sentiment"

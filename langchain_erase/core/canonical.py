@@ -5,27 +5,32 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["canonical_json", "default_example_id", "redact_id"]
 
 
-def canonical_json(example: Mapping[str, str]) -> str:
-    """The one serialization of an example used for ids, digests and stores.
+def canonical_json(example: object) -> str:
+    """The one serialization of an example (or of one JSON value) used for ids, digests,
+    stores and the embedded text of non-string values.
 
     Args:
-        example: A dict of strings.
+        example: A JSON value: a dict with string keys, a list, a string, a finite number,
+            a boolean or None (as `langchain_erase.inputs.validate_example` returns).
 
     Returns:
         Compact JSON with sorted keys and non-ASCII characters kept as they are.
     """
-    return json.dumps(example, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(
+        example, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    )
 
 
-def default_example_id(example: Mapping[str, str]) -> str:
+def default_example_id(example: Mapping[str, Any]) -> str:
     """Stable id of an example.
 
     Args:
-        example: A dict of strings.
+        example: A validated example (string keys, JSON values).
 
     Returns:
         The first 32 hex digits of sha256 of its canonical JSON.

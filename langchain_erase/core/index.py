@@ -17,13 +17,15 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from langchain_erase.core.buckets import BucketIndex, SelectionMode
+from langchain_erase.core.buckets import BucketIndex
+from langchain_erase.core.buckets import SelectionMode as BucketMode
 from langchain_erase.core.hashing import id_hash64, mix64
+from langchain_erase.core.neighbors import NeighborIndex
 from langchain_erase.core.projection import MAX_DIMENSION, FixedPointProjection
 from langchain_erase.core.qkmeans import (
     MAX_POINTS,
@@ -34,7 +36,23 @@ from langchain_erase.core.qkmeans import (
     squared_distances,
 )
 
-__all__ = ["BATCH_FIT", "ERASEIndex", "IndexRows"]
+__all__ = [
+    "BATCH_FIT",
+    "DEFAULT_FETCH_K",
+    "DEFAULT_LAMBDA_MULT",
+    "SELECTION_MODES",
+    "ERASEIndex",
+    "IndexRows",
+    "SelectionMode",
+]
+
+#: "random", "centroid" and "similar" pick one example per cluster (the bucket modes);
+#: "knn" and "mmr" pick k examples among all members (exact, see `core.neighbors`).
+SelectionMode = Literal["random", "centroid", "similar", "knn", "mmr"]
+SELECTION_MODES: tuple[SelectionMode, ...] = ("random", "centroid", "similar", "knn", "mmr")
+#: LangChain's defaults (`MaxMarginalRelevanceExampleSelector`, `max_marginal_relevance_search`).
+DEFAULT_FETCH_K = 20
+DEFAULT_LAMBDA_MULT = 0.5
 
 _MASK64 = (1 << 64) - 1
 _LABEL_SALT = 0x9E3779B97F4A7C15
@@ -61,20 +79,34 @@ class ERASEIndex:
         p: int,
         selection: SelectionMode,
         context: Mapping[str, Any] | None = None,
+        *,
+        fetch_k: int = DEFAULT_FETCH_K,
+        lambda_mult: float = DEFAULT_LAMBDA_MULT,
     ) -> None:
         """Create an empty index.
 
         Args:
             params: Clustering parameters (k, epsilon, seed, gamma, max_iter).
             p: Projected dimension (at most `MAX_P`).
-            selection: Selection mode ("random", "centroid" or "similar").
+            selection: Selection mode, one of `SELECTION_MODES`.
             context: Extra JSON-able settings that are part of the state's identity
                 (the adapter's input and example keys); included in `state_digest`.
+            fetch_k: "mmr": how many nearest members are candidates (at least k are).
+            lambda_mult: "mmr": weight of similarity to the query (1) versus diversity (0).
         """
         self.params = params
         self.p = p
         self.selection: SelectionMode = selection
+        self.fetch_k = fetch_k
+        self.lambda_mult = lambda_mult
         self._context = dict(context or {})
+        if selection == "mmr":  # part of the state's identity only where they act
+            self._context.update(fetch_k=fetch_k, lambda_mult=lambda_mult)
+        # knn and mmr keep the clustering (receipts, digest and verify are the same in
+        # every mode) and its plain member sets; the bucket modes pick from the buckets.
+        self._bucket_mode: BucketMode = "random"
+        if selection == "centroid" or selection == "similar":
+            self._bucket_mode = selection
         #: Incremented by every change (before it starts): callers tell from it whether a
         #: failed operation may have left a partial change.
         self.revision = 0
@@ -91,7 +123,8 @@ class ERASEIndex:
         self._vectors: dict[str, npt.NDArray[np.float32]] = {}
         self._tags: dict[str, npt.NDArray[np.uint64]] = {}
         self._members_acc = np.zeros(4, dtype=np.uint64)
-        self._buckets = BucketIndex(0, self.selection, 0)
+        self._buckets = BucketIndex(0, self._bucket_mode, 0)
+        self._neighbors: NeighborIndex | None = None
 
     def __len__(self) -> int:
         return len(self._texts)
@@ -117,7 +150,7 @@ class ERASEIndex:
     @property
     def needs_query_vector(self) -> bool:
         """True if `pick` needs the query's embedding (similarity-based selection)."""
-        return self.selection == "similar"
+        return self.selection in ("similar", "knn", "mmr")
 
     def ids(self) -> list[str]:
         """Returns:
@@ -297,10 +330,14 @@ class ERASEIndex:
             )
         coords = self._projection.project(unit_vectors)
         hashes = id_hash64(self.params.seed, ids)
+        if self.selection in ("knn", "mmr") and self._neighbors is None:
+            self._neighbors = NeighborIndex(unit_vectors.shape[1])
         for example_id, text, vector in zip(ids, texts, unit_vectors, strict=True):
             self._texts[example_id] = text
             self._vectors[example_id] = np.array(vector, dtype=np.float32)
             self._tags[example_id] = tags[example_id]
+            if self._neighbors is not None:
+                self._neighbors.add(example_id, self._vectors[example_id])
         if batch is None:
             batch = len(ids) * 8 >= len(self._texts)
         if batch:
@@ -340,31 +377,62 @@ class ERASEIndex:
             self._buckets.remove(example_id, label, distance)
         vector = self._vectors.pop(example_id)
         vector[:] = 0.0  # erase the stored bytes, not just the reference
+        if self._neighbors is not None:
+            self._neighbors.remove(example_id)  # zeroes the row it vacates
         del self._texts[example_id]
         del self._tags[example_id]
         if not self._texts:  # a fresh fit of no examples has no projection
             self._projection = None
+            self._neighbors = None
         return outcome
 
     # ------------------------------------------------------------ selection
-    def pick(self, query_hash: int, query_vector: npt.NDArray[np.float32] | None) -> list[str]:
-        """The one selection dispatch: one example id per non-empty cluster.
+    def pick(
+        self,
+        query_hash: int,
+        query_vector: npt.NDArray[np.float32] | None,
+        limit: int | None = None,
+    ) -> list[tuple[int | None, str]]:
+        """The one selection dispatch; every answer is a function of the member set.
 
         Args:
             query_hash: Keyed 64-bit hash of the query text (random mode).
             query_vector: float32 (D,) unit query embedding; required when
                 `needs_query_vector` and the index is not empty.
+            limit: How many examples: knn and mmr select this many instead of k (mmr then
+                takes at least `limit` candidates); the bucket modes return their first
+                `limit` picks. None: the mode's own k.
 
         Returns:
-            Example ids in cluster (seeding) order.
+            (cluster, example id) pairs: one per non-empty cluster in cluster (seeding)
+            order in the bucket modes; for knn the k most similar members, most similar
+            first, and for mmr the MMR picks in pick order, both with cluster None.
         """
-        return [example_id for _, example_id in self._buckets.pick(query_hash, query_vector)]
+        if self.selection not in ("knn", "mmr"):
+            return [(b, i) for b, i in self._buckets.pick(query_hash, query_vector)[:limit]]
+        if self._neighbors is None:
+            return []
+        if query_vector is None:
+            raise ValueError(f"{self.selection} selection needs a query vector")
+        k = self.params.k if limit is None else limit
+        if self.selection == "knn":
+            chosen = self._neighbors.knn(query_vector, k)
+        else:
+            chosen = self._neighbors.mmr(query_vector, k, max(k, self.fetch_k), self.lambda_mult)
+        return [(None, example_id) for example_id, _ in chosen]
 
     # --------------------------------------------------------- verification
     def refitted(self) -> ERASEIndex:
         """Returns:
         A new index fitted from scratch on this index's rows and projection."""
-        fresh = ERASEIndex(self.params, self.p, self.selection, self._context)
+        fresh = ERASEIndex(
+            self.params,
+            self.p,
+            self.selection,
+            self._context,
+            fetch_k=self.fetch_k,
+            lambda_mult=self.lambda_mult,
+        )
         ids, texts, vectors = self.rows()
         if ids:
             fresh.load(ids, texts, vectors, self.projection_matrix)
@@ -421,7 +489,7 @@ class ERASEIndex:
             distances = np.zeros(0, dtype=np.int64)
         self._buckets = BucketIndex.build(
             self._kmeans.n_clusters,
-            self.selection,
+            self._bucket_mode,
             self.dimension or 0,
             ids,
             labels,

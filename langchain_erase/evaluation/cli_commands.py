@@ -2,17 +2,34 @@
 
 `langchain_erase.cli` owns the parser; it calls `add_eval_parser(subparsers)` and
 `add_bench_parser(subparsers)`, then dispatches to `args.func(args)` (returns an exit code).
+Options are range-checked while parsing; before any model loads or anything is written, the
+commands also load every task, check the model path and (bench) the pool sizes, so that a
+mistake is a typed error the CLI prints as one line with exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from langchain_erase.cli_args import int_at_least, output_dir
+from langchain_erase.errors import InvalidParameterError
 from langchain_erase.evaluation.runner import DEFAULT_TASKS, SELECTOR_NAMES, EvalConfig
-from langchain_erase.evaluation.tasks import DEFAULT_DATA_DIR
+from langchain_erase.evaluation.tasks import (
+    DATA_DIR_ENV,
+    DEFAULT_DATA_DIR,
+    Split,
+    load_task,
+    split_task,
+)
+from langchain_erase.llms import MODEL_NAMES, resolve_model_path
+
+_POSITIVE = int_at_least(1)
+_NON_NEGATIVE = int_at_least(0)
 
 __all__ = ["add_bench_parser", "add_eval_parser", "run_bench_command", "run_eval_command"]
 
@@ -27,34 +44,84 @@ def _common(parser: argparse.ArgumentParser, out: str) -> None:
     parser.add_argument(
         "--model", default="gemma-3-270m", help="gemma-3-270m, smollm2-135m or a GGUF path"
     )
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    parser.add_argument("--out", type=Path, default=Path(out), help="output directory")
-    parser.add_argument("--n-threads", type=int, default=None)
-    parser.add_argument("--limit", type=int, default=None, help="test queries per task/seed")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help=f"where task names are looked up (default: ${DATA_DIR_ENV}, else shared/datasets "
+        "beside the repository)",
+    )
+    # a string default goes through `type` too, so the default directory is checked as well
+    parser.add_argument("--out", type=output_dir, default=out, help="output directory")
+    parser.add_argument("--n-threads", type=_POSITIVE, default=None)
+    parser.add_argument("--limit", type=_POSITIVE, default=None, help="test queries per task/seed")
+
+
+def _distinct(option: str, values: Sequence[object]) -> None:
+    repeated = [v for i, v in enumerate(values) if v in values[:i]]
+    if repeated:
+        raise InvalidParameterError(f"argument {option}: {repeated[0]} is given twice")
+
+
+def _check_tasks(
+    names: Sequence[str], data_dir: Path, seeds: Sequence[int], limit: int | None
+) -> list[Split]:
+    """Every task loaded and split now, so a missing or broken one is refused up front."""
+    _distinct("--tasks", names)
+    return [
+        split_task(load_task(name, data_dir), seed, limit=limit) for name in names for seed in seeds
+    ]
+
+
+def _check_model(model: str) -> None:
+    if model not in MODEL_NAMES:  # the named models are fetched or assembled when loaded
+        resolve_model_path(model)
 
 
 def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register `eval`: accuracy of zero-shot, random, kNN, MMR and ERASE selectors."""
+    """Register `eval`: accuracy of zero-shot, random, kNN, MMR and ERASE selectors.
+
+    Args:
+        subparsers: The CLI parser's subparsers action.
+
+    Returns:
+        The `eval` parser.
+    """
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "eval", help="compare demonstration selectors' accuracy on real tasks"
     )
     _common(parser, "results/eval")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 4, 8], dest="ks")
+    parser.add_argument("--seeds", type=_NON_NEGATIVE, nargs="+", default=[0])
+    parser.add_argument("--k", type=_POSITIVE, nargs="+", default=[1, 2, 4, 8], dest="ks")
     parser.add_argument(
         "--selectors", nargs="+", choices=SELECTOR_NAMES, default=list(SELECTOR_NAMES)
     )
-    parser.add_argument("--n-ctx", type=int, default=4096)
-    parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument("--n-ctx", type=_POSITIVE, default=4096)
+    parser.add_argument("--bootstrap", type=_POSITIVE, default=2000, help="bootstrap resamples")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run_eval_command)
     return parser
 
 
 def run_eval_command(args: argparse.Namespace) -> int:
-    """Run `eval` and print the markdown table."""
+    """Check the tasks and model, run `eval` and print the markdown table.
+
+    Args:
+        args: The parsed `eval` arguments.
+
+    Returns:
+        The exit code (0); mistakes raise typed errors, which the CLI prints.
+    """
     from langchain_erase.evaluation.runner import run_eval
 
+    for option, values in (
+        ("--seeds", args.seeds),
+        ("--k", args.ks),
+        ("--selectors", args.selectors),
+    ):
+        _distinct(option, values)
+    _check_tasks(args.tasks, args.data_dir, args.seeds, args.limit)
+    _check_model(args.model)
     config = EvalConfig(
         tasks=tuple(args.tasks),
         model=args.model,
@@ -75,7 +142,14 @@ def run_eval_command(args: argparse.Namespace) -> int:
 
 
 def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register `bench`: deletion cost vs n, SISA accuracy, LLM query cost, holistic cost."""
+    """Register `bench`: deletion cost vs n, SISA accuracy, LLM query cost, holistic cost.
+
+    Args:
+        subparsers: The CLI parser's subparsers action.
+
+    Returns:
+        The `bench` parser.
+    """
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "bench", help="measure unlearning and inference cost of ERASE vs SISA and kNN"
     )
@@ -85,13 +159,18 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         default="first_word_letter",
         help="task whose pool is used for deletion cost vs n",
     )
-    parser.add_argument("--sizes", type=int, nargs="+", default=[250, 500, 1000, 2000, 3000])
-    parser.add_argument("--deletions", type=int, default=30, help="deletions per size")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--k", type=int, default=4)
-    parser.add_argument("--shards", type=int, default=4)
-    parser.add_argument("--slices", type=int, default=4)
-    parser.add_argument("--llm-queries", type=int, default=20)
+    parser.add_argument(
+        "--sizes",
+        type=int_at_least(2),  # a deletion must leave at least one example
+        nargs="+",
+        default=[250, 500, 1000, 2000, 3000],
+    )
+    parser.add_argument("--deletions", type=_POSITIVE, default=30, help="deletions per size")
+    parser.add_argument("--seed", type=_NON_NEGATIVE, default=0)
+    parser.add_argument("--k", type=_POSITIVE, default=4)
+    parser.add_argument("--shards", type=_POSITIVE, default=4)
+    parser.add_argument("--slices", type=_POSITIVE, default=4)
+    parser.add_argument("--llm-queries", type=_POSITIVE, default=20)
     parser.add_argument(
         "--eval-results",
         type=Path,
@@ -104,10 +183,28 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
-    """Run `bench` and print its markdown report."""
+    """Check the tasks, pool sizes, `--eval-results` and model, run `bench` and print its
+    markdown report.
+
+    Args:
+        args: The parsed `bench` arguments.
+
+    Returns:
+        The exit code (0); mistakes raise typed errors, which the CLI prints.
+    """
     from langchain_erase.evaluation.bench import BenchConfig, run_bench
     from langchain_erase.sisa import SISAConfig
 
+    _distinct("--sizes", args.sizes)
+    _check_tasks(args.tasks, args.data_dir, [args.seed], args.limit)
+    (pool,) = _check_tasks([args.pool_task], args.data_dir, [args.seed], None)
+    if max(args.sizes) > len(pool.train):
+        raise InvalidParameterError(
+            f"argument --sizes: {max(args.sizes)} is more than the {len(pool.train)} "
+            f"training examples of --pool-task {args.pool_task}"
+        )
+    _check_eval_results(args.eval_results)
+    _check_model(args.model)
     config = BenchConfig(
         model=args.model,
         pool_task=args.pool_task,
@@ -128,3 +225,20 @@ def run_bench_command(args: argparse.Namespace) -> int:
     run_bench(config, command=["langchain-erase", *sys.argv[1:]])
     print((args.out / "bench.md").read_text(encoding="utf-8"))
     return 0
+
+
+def _check_eval_results(path: Path) -> None:
+    """An `--eval-results` file that exists must be an `eval` results.json (bench reads it
+    last, after the measurements)."""
+    if not path.exists():
+        return
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8")).get("rows")
+    except (OSError, ValueError, RecursionError, AttributeError):
+        rows = None
+    keys = {"task", "selector", "k", "per_seed_accuracy"}
+    if not isinstance(rows, list) or not all(
+        isinstance(r, dict) and keys <= r.keys() and isinstance(r["per_seed_accuracy"], dict)
+        for r in rows
+    ):
+        raise InvalidParameterError(f"argument --eval-results: {path} is not an eval results file")

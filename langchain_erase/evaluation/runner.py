@@ -23,8 +23,9 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from tqdm.auto import tqdm
 
-from langchain_erase.core.buckets import SelectionMode
 from langchain_erase.core.hashing import keyed_hash64
+from langchain_erase.core.index import SelectionMode
+from langchain_erase.errors import StateFileError
 from langchain_erase.evaluation.embedding_cache import CachedEmbeddings
 from langchain_erase.evaluation.scoring import LanguageModel, score_example
 from langchain_erase.evaluation.tasks import (
@@ -58,12 +59,16 @@ SELECTOR_NAMES = (
     "erase-random",
     "erase-centroid",
     "erase-similar",
+    "erase-knn",
+    "erase-mmr",
 )
 DEFAULT_TASKS = ("sentiment", "singular_to_plural", "first_word_letter")
 _ERASE_MODES: dict[str, SelectionMode] = {
     "erase-random": "random",
     "erase-centroid": "centroid",
     "erase-similar": "similar",
+    "erase-knn": "knn",
+    "erase-mmr": "mmr",
 }
 
 Demonstrations = Callable[[Example], list[dict[str, str]]]
@@ -102,21 +107,74 @@ class Record:
 
 
 class ResultCache:
-    """Append-only JSONL of `Record`s; lines already there are not recomputed."""
+    """Append-only JSONL of `Record`s; lines already there are not recomputed.
+
+    A write cut short (full disk, kill) leaves a torn last line: it is dropped from the file
+    on load and its record recomputed. A damaged line before the last is a `StateFileError`.
+    """
 
     def __init__(self, path: Path) -> None:
+        """Load the records already in `path` (none if it does not exist).
+
+        Args:
+            path: The JSONL file.
+
+        Raises:
+            StateFileError: A line other than the last is not a record.
+        """
         self.path = path
         self._records: dict[tuple[str, int, str], Record] = {}
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    r = Record(**json.loads(line))
-                    self._records[(r.selector, r.k, r.example_id)] = r
+        if not path.exists():
+            return
+        data = path.read_bytes()
+        lines = data.split(b"\n")  # the last item is what follows the final newline
+        complete = 0  # bytes of the file up to the end of the last good line
+        for number, line in enumerate(lines, start=1):
+            record = self._parse(line) if line.strip() else None
+            if record is None and line.strip():
+                if any(rest.strip() for rest in lines[number:]):
+                    raise StateFileError(
+                        f"results cache {path} line {number} is damaged; delete the file to "
+                        "recompute its results"
+                    )
+                with path.open("r+b") as f:  # the torn tail of an interrupted append
+                    f.truncate(complete)
+                return
+            if record is not None:
+                self._records[(record.selector, record.k, record.example_id)] = record
+            complete += len(line) + 1
+        if data and not data.endswith(b"\n"):  # cut just before its newline
+            with path.open("ab") as f:
+                f.write(b"\n")
+
+    @staticmethod
+    def _parse(line: bytes) -> Record | None:
+        """The record on a JSONL line, or None when it is not one (cut short, damaged)."""
+        try:
+            fields = json.loads(line.decode("utf-8"))
+            return Record(**fields) if isinstance(fields, dict) else None
+        except (ValueError, TypeError):
+            return None
 
     def get(self, selector: str, k: int, example_id: str) -> Record | None:
+        """The cached record of one query under one configuration, if any.
+
+        Args:
+            selector: The selector name.
+            k: The number of demonstrations.
+            example_id: The query's id.
+
+        Returns:
+            The record, or None.
+        """
         return self._records.get((selector, k, example_id))
 
     def add(self, record: Record) -> None:
+        """Append `record` to the file and the in-memory index.
+
+        Args:
+            record: The scored query.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")

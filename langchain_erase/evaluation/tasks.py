@@ -10,6 +10,8 @@ is compared on the same split and a run can be reproduced exactly.
 from __future__ import annotations
 
 import json
+import math
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +20,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from langchain_erase.errors import ERASEError, InvalidParameterError
+
 __all__ = [
+    "DATA_DIR_ENV",
     "DEFAULT_DATA_DIR",
     "Example",
     "Split",
@@ -31,13 +36,27 @@ __all__ = [
     "split_task",
 ]
 
-DEFAULT_DATA_DIR = Path("..") / "shared" / "datasets"
-"""Where `load_task` looks for task names, relative to the project root (data is never copied)."""
+DATA_DIR_ENV = "LANGCHAIN_ERASE_DATA_DIR"
+"""Environment variable that overrides `DEFAULT_DATA_DIR` (read once, at import)."""
+
+
+def _default_data_dir() -> Path:
+    override = os.environ.get(DATA_DIR_ENV)
+    if override:
+        return Path(override).expanduser().resolve()
+    # ../shared/datasets beside the repository, whatever the working directory is
+    return Path(__file__).resolve().parents[3] / "shared" / "datasets"
+
+
+DEFAULT_DATA_DIR = _default_data_dir()
+"""Where `load_task` looks for task names: `$LANGCHAIN_ERASE_DATA_DIR` if set, else
+`shared/datasets` beside the repository that holds this package (data is never copied).
+Absolute, so it does not depend on the working directory."""
 
 TaskKind = Literal["multiple_choice", "exact_match"]
 
 
-class TaskFormatError(ValueError):
+class TaskFormatError(ERASEError, ValueError):
     """A task file is missing, malformed, or in a layout this loader does not support."""
 
 
@@ -105,31 +124,49 @@ def _read_json(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as f:
             return json.load(f)
-    except (OSError, json.JSONDecodeError) as exc:
+    # ValueError covers invalid JSON, invalid UTF-8 and integers too long to convert
+    except (OSError, ValueError, RecursionError) as exc:
         raise TaskFormatError(f"cannot read task file {path}: {exc}") from exc
 
 
+def _optional_str(data: dict[str, Any], key: str, default: str, path: Path) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str):
+        raise TaskFormatError(f"{path}: field {key!r} must be a string")
+    return value
+
+
+def _score(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise TaskFormatError(f"{where} has a score that is not a finite number")
+    return float(value)
+
+
 def _bigbench_example(
-    raw: dict[str, Any], idx: int, meta: dict[str, Any], multiple_choice: bool
+    raw: object, idx: int, meta: dict[str, Any], multiple_choice: bool, path: Path
 ) -> Example:
+    where = f"{path} example {idx}"
+    if not isinstance(raw, dict):
+        raise TaskFormatError(f"{where} is not an object")
     text = raw.get("input")
     if not isinstance(text, str):
-        raise TaskFormatError(f"example {idx} has no string input")
+        raise TaskFormatError(f"{where} has no string input")
     scores = raw.get("target_scores")
     if multiple_choice:
         if not isinstance(scores, dict) or not scores:
-            raise TaskFormatError(f"multiple-choice example {idx} has no target_scores")
-        options = tuple(str(o) for o in scores)
-        best = max(float(s) for s in scores.values())
-        answers = tuple(str(o) for o, s in scores.items() if float(s) == best)
+            raise TaskFormatError(f"{where} has no target_scores")
+        values = {str(o): _score(s, where) for o, s in scores.items()}
+        options = tuple(values)
+        best = max(values.values())
+        answers = tuple(o for o, s in values.items() if s == best)
         if meta.get("append_choices_to_input", True):
-            choice_prefix = str(meta.get("choice_prefix", "\n  choice: "))
+            choice_prefix = _optional_str(meta, "choice_prefix", "\n  choice: ", path)
             text += "".join(f"{choice_prefix}{o}" for o in options)
         return Example(str(idx), text, answers[0], answers, options)
     target = raw.get("target")
     targets = [target] if isinstance(target, str) else target
     if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
-        raise TaskFormatError(f"exact-match example {idx} has no string target")
+        raise TaskFormatError(f"{where} has no string target")
     return Example(str(idx), text, targets[0], tuple(targets))
 
 
@@ -142,16 +179,16 @@ def load_bigbench_task(path: Path) -> Task:
         raise TaskFormatError(f"{path} has no examples list")
     multiple_choice = data.get("preferred_score") == "multiple_choice_grade"
     return Task(
-        name=str(data.get("name", path.stem)),
+        name=_optional_str(data, "name", path.stem, path),
         source=str(path),
         kind="multiple_choice" if multiple_choice else "exact_match",
         examples=tuple(
-            _bigbench_example(r, i, data, multiple_choice) for i, r in enumerate(raw_examples)
+            _bigbench_example(r, i, data, multiple_choice, path) for i, r in enumerate(raw_examples)
         ),
-        task_prefix=str(data.get("task_prefix", "")),
-        input_prefix=str(data.get("example_input_prefix", "\nQ: ")),
-        output_prefix=str(data.get("example_output_prefix", "\nA: ")),
-        separator=str(data.get("few_shot_example_separator", "\n")),
+        task_prefix=_optional_str(data, "task_prefix", "", path),
+        input_prefix=_optional_str(data, "example_input_prefix", "\nQ: ", path),
+        output_prefix=_optional_str(data, "example_output_prefix", "\nA: ", path),
+        separator=_optional_str(data, "few_shot_example_separator", "\n", path),
     )
 
 
@@ -162,6 +199,8 @@ def _ii_examples(path: Path, id_prefix: str) -> list[Example]:
         raise TaskFormatError(f"{path} has no examples mapping")
     out = []
     for key, ex in raw.items():
+        if not isinstance(ex, dict):
+            raise TaskFormatError(f"{path} example {key} is not an object")
         text, output = ex.get("input"), ex.get("output")
         if not isinstance(text, str) or not isinstance(output, str):
             raise TaskFormatError(f"{path} example {key} lacks string input/output")
@@ -187,31 +226,61 @@ def load_instruction_induction_task(directory: Path) -> Task:
 
 def load_task(name_or_path: str | Path, data_dir: Path = DEFAULT_DATA_DIR) -> Task:
     """A task by path (a BIG-bench .json file or an instruction-induction directory) or by
-    name, looked up in `data_dir/instruction_induction/` and then `data_dir/bbii/`."""
+    name, looked up in `data_dir/instruction_induction/` and then `data_dir/bbii/`.
+
+    Args:
+        name_or_path: A task name or path.
+        data_dir: Where names are looked up.
+
+    Returns:
+        The task.
+
+    Raises:
+        TaskFormatError: No such task, or its files are unreadable, malformed or incomplete.
+    """
     path = Path(name_or_path)
-    candidates = (
-        [path]
-        if path.exists()
-        else [
-            data_dir / "instruction_induction" / str(name_or_path),
-            data_dir / "bbii" / f"{name_or_path}.json",
-        ]
-    )
+    candidates = [
+        path,
+        data_dir / "instruction_induction" / str(name_or_path),
+        data_dir / "bbii" / f"{name_or_path}.json",
+    ]
     for candidate in candidates:
-        if candidate.is_dir():
+        try:  # a name the file system refuses (too long, NUL byte) names no task
+            is_dir, is_file = candidate.is_dir(), candidate.is_file()
+        except (OSError, ValueError):
+            continue
+        if is_dir:
             return load_instruction_induction_task(candidate)
-        if candidate.is_file():
+        if is_file:
             return load_bigbench_task(candidate)
-    raise TaskFormatError(f"no task {name_or_path!r} (looked in {data_dir})")
+    raise TaskFormatError(f"no task {str(name_or_path)!r} (looked in {data_dir})")
 
 
 def split_task(
     task: Task, seed: int, *, test_fraction: float = 0.3, limit: int | None = None
 ) -> Split:
     """Seeded split. A predefined test set is kept (and only subsampled by `limit`);
-    otherwise a seeded permutation puts `test_fraction` of the examples in the test set."""
+    otherwise a seeded permutation puts `test_fraction` of the examples in the test set.
+
+    Args:
+        task: The task.
+        seed: A non-negative seed.
+        test_fraction: Share of the examples tested when there is no predefined test set.
+        limit: At most this many (>= 1) test queries.
+
+    Returns:
+        The split.
+
+    Raises:
+        InvalidParameterError: A parameter is out of range.
+        TaskFormatError: The task is too small to split.
+    """
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError("test_fraction must be in (0, 1)")
+        raise InvalidParameterError("test_fraction must be in (0, 1)")
+    if seed < 0:
+        raise InvalidParameterError(f"seed must be >= 0, got {seed}")
+    if limit is not None and limit < 1:
+        raise InvalidParameterError(f"limit must be a positive number of queries, got {limit}")
     rng = np.random.default_rng(seed)
     if task.test_ids is not None:
         test_set = set(task.test_ids)

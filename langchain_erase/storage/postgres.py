@@ -755,8 +755,7 @@ class PostgresBackend(_Reader):
         try:
             with self._connection() as (_, conn):
                 row = conn.execute(
-                    "SELECT erase_needed, last_delete_xid::text FROM erase_sets "
-                    "WHERE name = %s",
+                    "SELECT erase_needed, last_delete_xid::text FROM erase_sets WHERE name = %s",
                     (self.name,),
                 ).fetchone()
                 if row is None:
