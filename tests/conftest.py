@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pg_helpers import POSTGRES_URL_ENV, PgTestServer, create_database
+from pg_helpers import POSTGRES_URL_ENV, PgTestServer, create_database, drop_database
 
 from langchain_erase.evaluation.tasks import DEFAULT_DATA_DIR as DATASETS
 from langchain_erase.storage import LOG_KEY_ENV
@@ -45,9 +45,13 @@ def postgres_server_url(pg_server: PgTestServer) -> str:
 
 
 @pytest.fixture
-def postgres_url(postgres_server_url: str) -> str:
-    """A fresh, empty database on the test server (one per test)."""
-    return create_database(postgres_server_url)
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, empty database on the test server (one per test; dropped afterwards on a
+    server named by ERASE_TEST_POSTGRES_URL, the private one is deleted whole)."""
+    url = create_database(postgres_server_url)
+    yield url
+    if os.environ.get(POSTGRES_URL_ENV):
+        drop_database(postgres_server_url, url)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

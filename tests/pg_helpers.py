@@ -48,6 +48,18 @@ def create_database(url: str) -> str:
     return with_database(url, dbname)
 
 
+def drop_database(server_url: str, url: str) -> None:
+    """Drop the database of `url` (ending its sessions).
+
+    Args:
+        server_url: URL of another database on the same server.
+        url: URL of the database to drop.
+    """
+    dbname = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
 @dataclass
 class PgTestServer:
     """One pgserver instance in a temporary directory."""
@@ -98,6 +110,7 @@ class PgTestServer:
         """Stop the server at once (no shutdown checkpoint: the data is thrown away) and
         delete its data directory."""
         self._ctl("-w", "-m", "immediate", "stop")
+        self.server._postmaster_info = None  # stopped: pgserver's cleanup only deletes
         self.server.cleanup()
 
     def residue(self, url: str, markers: Iterable[bytes]) -> dict[bytes, list[str]]:
@@ -132,5 +145,6 @@ __all__ = [
     "POSTGRES_URL_ENV",
     "PgTestServer",
     "create_database",
+    "drop_database",
     "with_database",
 ]
