@@ -11,9 +11,11 @@ import hashlib
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["id_hash64", "keyed_hash64", "mix64", "uniform_open01"]
+__all__ = ["UNIFORM_BITS", "id_hash64", "keyed_hash64", "mix64", "uniform_open01"]
 
 _MASK64 = (1 << 64) - 1
+#: Bits of a hash that make a uniform: u = (2 * (h >> (64 - UNIFORM_BITS)) + 1) / 2**53.
+UNIFORM_BITS = 52
 
 
 def keyed_hash64(seed: int, *parts: str) -> int:
@@ -52,4 +54,5 @@ def uniform_open01(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.float64]:
     52 bits plus one half: (2**52 - 0.5) * 2**-52 is still exactly representable (53 bits),
     whereas with 53 bits the largest value would round up to 1.0.
     """
-    return ((values >> np.uint64(12)).astype(np.float64) + 0.5) * (2.0**-52)
+    mantissa = (values >> np.uint64(64 - UNIFORM_BITS)).astype(np.float64)
+    return (mantissa + 0.5) * 2.0**-UNIFORM_BITS
