@@ -16,6 +16,7 @@ from sortedcontainers import SortedList
 
 from langchain_erase.core.cells import CellIndex, VectorBlock, similarity_slack
 from langchain_erase.core.hashing import id_hash64, keyed_hash64, mix64
+from langchain_erase.core.threads import query_threads
 
 __all__ = [
     "DEFAULT_CELLS",
@@ -48,6 +49,7 @@ class BucketIndex:
         cells: int = DEFAULT_CELLS,
         nprobe: int = DEFAULT_NPROBE,
         exact_below: int = DEFAULT_EXACT_BELOW,
+        threads: int | None = 1,
     ) -> None:
         """Empty buckets.
 
@@ -59,8 +61,10 @@ class BucketIndex:
             cells: `similar` mode: keyed-sample cells per large bucket.
             nprobe: `similar` mode: cells scanned per query and bucket (recall vs time).
             exact_below: `similar` mode: buckets smaller than this are scanned exactly.
+            threads: BLAS threads for one `similar` query (None leaves the process setting).
         """
         self.mode = mode
+        self._query_threads = threads
         self._seed = seed
         self._members: list[SortedList] = [SortedList() for _ in range(n_buckets)]
         self._by_center: list[SortedList] = [SortedList() for _ in range(n_buckets)]
@@ -84,7 +88,12 @@ class BucketIndex:
         labels: npt.NDArray[np.int64],
         center_distances: npt.NDArray[np.int64],
         vectors: list[npt.NDArray[np.float32]] | npt.NDArray[np.float32],
-        **options: int,
+        *,
+        seed: int = 0,
+        cells: int = DEFAULT_CELLS,
+        nprobe: int = DEFAULT_NPROBE,
+        exact_below: int = DEFAULT_EXACT_BELOW,
+        threads: int | None = 1,
     ) -> BucketIndex:
         """Bulk construction after a fit: one sort per bucket instead of n inserts.
 
@@ -96,12 +105,25 @@ class BucketIndex:
             labels: their clusters.
             center_distances: their exact squared distances to their cluster's center.
             vectors: their float32 unit vectors (rows of a matrix, or a list of rows).
-            **options: `seed`, `cells`, `nprobe`, `exact_below` (see the constructor).
+            seed: see the constructor.
+            cells: see the constructor.
+            nprobe: see the constructor.
+            exact_below: see the constructor.
+            threads: see the constructor.
 
         Returns:
             The index.
         """
-        index = cls(n_buckets, mode, dimension, **options)
+        index = cls(
+            n_buckets,
+            mode,
+            dimension,
+            seed=seed,
+            cells=cells,
+            nprobe=nprobe,
+            exact_below=exact_below,
+            threads=threads,
+        )
         if mode == "similar":
             matrix = np.asarray(vectors, dtype=np.float32).reshape(len(ids), dimension)
             hashes = id_hash64(index._seed, ids).tolist()
@@ -168,20 +190,31 @@ class BucketIndex:
     def pick(
         self, query_hash: int, query_vector: npt.NDArray[np.float32] | None
     ) -> list[tuple[int, str]]:
-        """(bucket, example id) for every non-empty bucket, in bucket order."""
-        picks: list[tuple[int, str]] = []
-        q64 = None if query_vector is None else query_vector.astype(np.float64)
-        for b, members in enumerate(self._members):
-            if not members:
-                continue
-            if self.mode == "random":
-                salt = np.array([b], dtype=np.uint64)
-                rank = int(mix64(salt, query_hash)[0]) % len(members)
-                picks.append((b, str(members[rank])))
-            elif self.mode == "centroid":
-                picks.append((b, str(self._by_center[b][0][1])))
-            else:
-                if query_vector is None or q64 is None:
-                    raise ValueError("similar mode needs a query vector")
-                picks.append((b, self._blocks[b].best(query_vector, q64)))
-        return picks
+        """(bucket, example id) for every non-empty bucket, in bucket order.
+
+        Args:
+            query_hash: keyed hash of the query text (`random` mode).
+            query_vector: the query's float32 unit vector (`similar` mode).
+
+        Returns:
+            One (bucket, example id) pair per non-empty bucket.
+        """
+        if self.mode != "similar":
+            return [(b, self._pick_one(b, query_hash)) for b in self._non_empty()]
+        if query_vector is None:
+            raise ValueError("similar mode needs a query vector")
+        q64 = query_vector.astype(np.float64)
+        # One query's matrix-vector products are too small to gain from BLAS threads and
+        # lose badly to them on a busy machine (docs/benchmarks.md): one thread per query.
+        with query_threads(self._query_threads):
+            return [(b, self._blocks[b].best(query_vector, q64)) for b in self._non_empty()]
+
+    def _non_empty(self) -> list[int]:
+        return [b for b, members in enumerate(self._members) if members]
+
+    def _pick_one(self, b: int, query_hash: int) -> str:
+        members = self._members[b]
+        if self.mode == "random":
+            salt = np.array([b], dtype=np.uint64)
+            return str(members[int(mix64(salt, query_hash)[0]) % len(members)])
+        return str(self._by_center[b][0][1])
