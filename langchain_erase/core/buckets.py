@@ -94,6 +94,7 @@ class BucketIndex:
         nprobe: int = DEFAULT_NPROBE,
         exact_below: int = DEFAULT_EXACT_BELOW,
         threads: int | None = 1,
+        id_hashes: npt.NDArray[np.uint64] | None = None,
     ) -> BucketIndex:
         """Bulk construction after a fit: one sort per bucket instead of n inserts.
 
@@ -110,6 +111,7 @@ class BucketIndex:
             nprobe: see the constructor.
             exact_below: see the constructor.
             threads: see the constructor.
+            id_hashes: `id_hash64(seed, ids)` when the caller has them (saves recomputing).
 
         Returns:
             The index.
@@ -126,7 +128,7 @@ class BucketIndex:
         )
         if mode == "similar":
             matrix = np.asarray(vectors, dtype=np.float32).reshape(len(ids), dimension)
-            hashes = id_hash64(index._seed, ids).tolist()
+            hashes = id_hash64(index._seed, ids) if id_hashes is None else id_hashes
         order = np.argsort(labels, kind="stable")
         bounds = np.searchsorted(labels[order], np.arange(n_buckets + 1))
         for b in range(n_buckets):
@@ -135,9 +137,7 @@ class BucketIndex:
             if mode == "centroid":
                 index._by_center[b] = SortedList((int(center_distances[r]), ids[r]) for r in rows)
             elif mode == "similar":
-                index._blocks[b].build(
-                    [ids[r] for r in rows], [hashes[r] for r in rows], matrix[rows]
-                )
+                index._blocks[b].build([ids[r] for r in rows], hashes[rows], matrix[rows])
         return index
 
     def add(

@@ -22,14 +22,12 @@ and the deleted center's members move to their nearest remaining center.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 from sortedcontainers import SortedList
 
-if TYPE_CHECKING:
-    from collections.abc import Iterable
+from langchain_erase.core.hashing import mix64
 
 __all__ = ["CellIndex", "VectorBlock", "exact_dot", "similarity_slack"]
 
@@ -214,10 +212,12 @@ class CellIndex:
         return len(self._order)
 
     def _key(self, example_id: str, id_hash: int) -> tuple[int, str]:
-        return (_mix(id_hash ^ self._salt), example_id)
+        return (int(mix64(np.array([id_hash], dtype=np.uint64), self._salt)[0]), example_id)
 
     # ----------------------------------------------------------------- build
-    def build(self, ids: list[str], hashes: Iterable[int], rows: npt.NDArray[np.float32]) -> None:
+    def build(
+        self, ids: list[str], hashes: npt.NDArray[np.uint64], rows: npt.NDArray[np.float32]
+    ) -> None:
         """Fill an empty index with members (bulk: one assignment pass).
 
         Args:
@@ -225,7 +225,8 @@ class CellIndex:
             hashes: their 64-bit id hashes.
             rows: their float32 unit vectors, one row each.
         """
-        self._order = SortedList(self._key(i, h) for i, h in zip(ids, hashes, strict=True))
+        keys = mix64(np.asarray(hashes, dtype=np.uint64), self._salt).tolist()
+        self._order = SortedList(zip(keys, ids, strict=True))
         if len(ids) < self.exact_below:
             self._flat = VectorBlock.of(ids, rows)
             return
@@ -417,12 +418,3 @@ class CellIndex:
         probed = _top_exact(scores, self.nprobe, self._centers, query64)
         cells = [self._cells[self._centers.ids[c]] for c in probed]
         return best_of([cell for cell in cells if len(cell)], query32, query64)
-
-
-def _mix(value: int) -> int:
-    """SplitMix64 finalizer on a Python int (64-bit)."""
-    mask = (1 << 64) - 1
-    z = (value + 0x9E3779B97F4A7C15) & mask
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
-    return z ^ (z >> 31)

@@ -26,15 +26,27 @@ def keyed_hash64(seed: int, *parts: str) -> int:
 
 
 def id_hash64(seed: int, example_ids: list[str]) -> npt.NDArray[np.uint64]:
-    """Per-example 64-bit hashes, computed once when an example enters the selector."""
+    """Per-example 64-bit hashes, computed once when an example enters the selector.
+
+    Args:
+        seed: the key.
+        example_ids: ids to hash.
+
+    Returns:
+        One keyed BLAKE2b-64 of ("example", id) per id (the same as `keyed_hash64`).
+    """
     key = seed.to_bytes(16, "little", signed=True)
     prefix = len(b"example").to_bytes(8, "little") + b"example"
-    out = np.empty(len(example_ids), dtype=np.uint64)
-    for i, example_id in enumerate(example_ids):
-        data = example_id.encode("utf-8")
-        h = hashlib.blake2b(prefix + len(data).to_bytes(8, "little") + data, digest_size=8, key=key)
-        out[i] = int.from_bytes(h.digest(), "little")
-    return out
+    blake2b = hashlib.blake2b
+    digests = b"".join(
+        [
+            blake2b(
+                prefix + len(data).to_bytes(8, "little") + data, digest_size=8, key=key
+            ).digest()
+            for data in (example_id.encode("utf-8") for example_id in example_ids)
+        ]
+    )
+    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
 
 
 def mix64(
