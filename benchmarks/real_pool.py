@@ -1,8 +1,10 @@
-"""Real MiniLM embeddings of every task input in ../shared/datasets (pooled, de-duplicated).
+"""Real MiniLM embeddings of the task inputs in ../shared/datasets (pooled, de-duplicated).
 
-Embeds each distinct input once with the project's MiniLM GGUF (`LlamaCppEmbeddings`) and
-caches the float32 matrix under .bench/ (ignored by git). Usage:
-    python benchmarks/real_pool.py [--datasets ../shared/datasets]
+Embeds distinct inputs, in a seeded random order, with the project's MiniLM GGUF
+(`LlamaCppEmbeddings`) and caches the float32 matrix under .bench/ (ignored by git) after
+every chunk, so an interrupted run keeps a uniform random sample of the pool and a later run
+continues it. Usage:
+    python benchmarks/real_pool.py [--datasets ../shared/datasets] [--minutes 20]
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 CACHE = Path(".bench/real_pool.npz")
 MAX_CHARS = 900
+CHUNK = 1024
 
 
 def pooled_inputs(root: Path) -> list[str]:
@@ -30,26 +33,38 @@ def pooled_inputs(root: Path) -> list[str]:
     return sorted(t for t in texts if t.strip())
 
 
-def load(root: Path = Path("../shared/datasets")) -> tuple[list[str], np.ndarray]:
-    """(texts, unit float32 embeddings), computed once and cached."""
-    if CACHE.exists():
-        data = np.load(CACHE, allow_pickle=False)
-        return data["texts"].tolist(), data["vectors"]
+def load() -> tuple[list[str], np.ndarray]:
+    """(texts, float32 embeddings) embedded so far (a seeded random sample of the pool)."""
+    data = np.load(CACHE, allow_pickle=False)
+    return data["texts"].tolist(), data["vectors"]
+
+
+def embed(root: Path, minutes: float) -> None:
+    """Embed (more of) the pool for up to `minutes`, saving after every chunk."""
     from langchain_erase import LlamaCppEmbeddings
 
     texts = pooled_inputs(root)
-    model = LlamaCppEmbeddings(n_threads=1)
-    start = time.perf_counter()
-    # MiniLM reads at most 512 tokens; the few longer inputs are embedded by their start
-    vectors = np.asarray(model.embed_documents([t[:MAX_CHARS] for t in texts]), np.float32)
-    print(f"embedded {len(texts)} inputs in {time.perf_counter() - start:.0f} s", flush=True)
-    CACHE.parent.mkdir(exist_ok=True)
-    np.savez(CACHE, texts=np.array(texts), vectors=vectors)
-    return texts, vectors
+    np.random.default_rng(0).shuffle(texts)  # type: ignore[arg-type]
+    done: list[str] = []
+    parts: list[np.ndarray] = []
+    if CACHE.exists():
+        done, vectors = load()
+        parts = [vectors]
+    model = LlamaCppEmbeddings(n_threads=2)
+    deadline = time.monotonic() + minutes * 60
+    while len(done) < len(texts) and time.monotonic() < deadline:
+        chunk = texts[len(done) : len(done) + CHUNK]
+        # MiniLM reads at most 512 tokens; the few longer inputs are embedded by their start
+        parts.append(np.asarray(model.embed_documents([t[:MAX_CHARS] for t in chunk]), np.float32))
+        done += chunk
+        CACHE.parent.mkdir(exist_ok=True)
+        np.savez(CACHE, texts=np.array(done), vectors=np.concatenate(parts))
+        print(f"{len(done)} of {len(texts)} inputs embedded", flush=True)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
-    texts, vectors = load(parser.parse_args().datasets)
-    print(len(texts), vectors.shape)
+    parser.add_argument("--minutes", type=float, default=60.0)
+    args = parser.parse_args()
+    embed(args.datasets, args.minutes)

@@ -98,6 +98,7 @@ def test_bucket_index_keeps_the_only_copy_and_zeroes_it_on_removal() -> None:
         1, "similar", DIM, ids, labels, labels, vectors, cells=4, nprobe=2, exact_below=20
     )
     assert np.array_equal(index.vector("m7", 0), vectors[7])
+    assert np.array_equal(index.vectors_of(["m9", "m7"]), vectors[[9, 7]])
     index.remove("m7", 0, 0)
     stored = b"".join(block.matrix.tobytes() for block in index.vector_blocks())
     assert vectors[7].tobytes() not in stored

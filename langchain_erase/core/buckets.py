@@ -64,6 +64,7 @@ class BucketIndex:
             threads: BLAS threads for one `similar` query (None leaves the process setting).
         """
         self.mode = mode
+        self._dimension = dimension
         self._query_threads = threads
         self._seed = seed
         self._members: list[SortedList] = [SortedList() for _ in range(n_buckets)]
@@ -178,6 +179,22 @@ class BucketIndex:
             Its float32 row (a view; copy it before removing the member).
         """
         return self._blocks[bucket].vector(example_id)
+
+    def vectors_of(self, example_ids: list[str]) -> npt.NDArray[np.float32]:
+        """`similar` mode: the stored vectors of members, wherever they are (for a rebuild
+        after a refit, or a snapshot, without a second copy kept elsewhere).
+
+        Args:
+            example_ids: member ids.
+
+        Returns:
+            A new float32 matrix, one row per id.
+        """
+        out = np.empty((len(example_ids), self._dimension), dtype=np.float32)
+        for row, example_id in enumerate(example_ids):
+            bucket = next(i for i, index in enumerate(self._blocks) if example_id in index)
+            out[row] = self._blocks[bucket].vector(example_id)
+        return out
 
     def vector_blocks(self) -> list[VectorBlock]:
         """`similar` mode: every block that stores vectors (to check erasure).

@@ -211,6 +211,11 @@ class CellIndex:
     def __len__(self) -> int:
         return len(self._order)
 
+    def __contains__(self, example_id: object) -> bool:
+        if self._flat is not None:
+            return example_id in self._flat.row
+        return example_id in self._cell_of
+
     def _key(self, example_id: str, id_hash: int) -> tuple[int, str]:
         return (int(mix64(np.array([id_hash], dtype=np.uint64), self._salt)[0]), example_id)
 
