@@ -216,18 +216,16 @@ class BucketIndex:
         Returns:
             One (bucket, example id) pair per non-empty bucket.
         """
-        if self.mode != "similar":
-            return [(b, self._pick_one(b, query_hash)) for b in self._non_empty()]
+        buckets = [b for b, members in enumerate(self._members) if members]
+        if self.mode != "similar" or not buckets:
+            return [(b, self._pick_one(b, query_hash)) for b in buckets]
         if query_vector is None:
             raise ValueError("similar mode needs a query vector")
         q64 = query_vector.astype(np.float64)
         # One query's matrix-vector products are too small to gain from BLAS threads and
         # lose badly to them on a busy machine (docs/benchmarks.md): one thread per query.
         with query_threads(self._query_threads):
-            return [(b, self._blocks[b].best(query_vector, q64)) for b in self._non_empty()]
-
-    def _non_empty(self) -> list[int]:
-        return [b for b, members in enumerate(self._members) if members]
+            return [(b, self._blocks[b].best(query_vector, q64)) for b in buckets]
 
     def _pick_one(self, b: int, query_hash: int) -> str:
         members = self._members[b]
