@@ -61,7 +61,7 @@ def test_removal_zeroes_the_vector_slot_and_random_rank_stays_in_range() -> None
     ids, _, _, vectors = members(6, seed=2)
     for i, example_id in enumerate(ids):
         index.add(example_id, i % 2, 0, vectors[i])
-    block = index._blocks[0]
+    [block] = index._blocks[0].blocks()
     last_row_before = len(block.ids) - 1
     index.remove(ids[0], 0, 0)
     assert not block.matrix[last_row_before].any()

@@ -31,3 +31,8 @@ def test_mix64_spreads_consecutive_inputs_and_uniforms_are_open() -> None:
     assert abs(u.mean() - 0.5) < 0.01
     extremes = uniform_open01(np.array([0, 2**64 - 1], dtype=np.uint64))
     assert 0 < extremes[0] < extremes[1] < 1
+
+
+def test_batched_id_hashes_are_the_keyed_hash_of_each_id() -> None:
+    ids = ["", "a", "ü", "x" * 300]
+    assert id_hash64(-7, ids).tolist() == [keyed_hash64(-7, "example", i) for i in ids]

@@ -149,7 +149,7 @@ def test_deleted_text_and_vector_are_in_no_file_and_no_cache(
     raw = store_bytes(tmp_path)
     assert not [s[:40] for s in secrets if s in raw]
     assert not any(victim.encode() in raw for victim in victims)
-    blocks = b"".join(block.matrix.tobytes() for block in sel._index._buckets._blocks)
+    blocks = b"".join(block.matrix.tobytes() for block in sel._index._buckets.vector_blocks())
     assert not [s[:40] for s in secrets[1::2] if s in blocks]
     for victim in victims:
         assert victim not in sel._index._vectors and victim not in sel._index._tags

@@ -8,82 +8,75 @@ O(log n) (sorted containers) or O(D) (the similarity block's swap-remove).
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 from sortedcontainers import SortedList
 
-from langchain_erase.core.hashing import mix64
+from langchain_erase.core.cells import CellIndex, VectorBlock, similarity_slack
+from langchain_erase.core.hashing import id_hash64, keyed_hash64, mix64
+from langchain_erase.core.threads import query_threads
 
-__all__ = ["BucketIndex", "SelectionMode", "similarity_slack"]
+__all__ = [
+    "DEFAULT_CELLS",
+    "DEFAULT_EXACT_BELOW",
+    "DEFAULT_NPROBE",
+    "BucketIndex",
+    "SelectionMode",
+    "similarity_slack",
+]
 
 SelectionMode = Literal["random", "centroid", "similar"]
 
-#: Unit-roundoff of float32. A float32 dot product of two unit vectors of dimension D is
-#: within D * 2**-24 of the exact value in any summation order (Higham's bound, with
-#: sum |a_i b_i| <= 1), so every member whose float32 score is within twice that of the
-#: best is rescored exactly: the exact winner is always among them.
-FLOAT32_UNIT_ROUNDOFF = 2.0**-24
-
-
-def similarity_slack(dimension: int) -> float:
-    return 2.0 * (dimension + 1) * FLOAT32_UNIT_ROUNDOFF
-
-
-def exact_dot(a: npt.NDArray[np.float32], b: npt.NDArray[np.float64]) -> float:
-    """Correctly rounded dot product (math.fsum of exact float64 products of float32s)."""
-    return math.fsum((a.astype(np.float64) * b).tolist())
-
-
-class _VectorBlock:
-    """Contiguous float32 rows of one bucket for fast similarity scoring."""
-
-    def __init__(self, dimension: int) -> None:
-        self.matrix = np.zeros((0, dimension), dtype=np.float32)
-        self.ids: list[str] = []
-        self.row: dict[str, int] = {}
-
-    def add(self, example_id: str, vector: npt.NDArray[np.float32]) -> None:
-        size = len(self.ids)
-        if size == self.matrix.shape[0]:
-            grown = np.zeros((max(8, 2 * size), self.matrix.shape[1]), dtype=np.float32)
-            grown[:size] = self.matrix
-            self.matrix = grown
-        self.matrix[size] = vector
-        self.ids.append(example_id)
-        self.row[example_id] = size
-
-    def remove(self, example_id: str) -> None:
-        row = self.row.pop(example_id)
-        last = len(self.ids) - 1
-        if row != last:
-            moved = self.ids[last]
-            self.matrix[row] = self.matrix[last]
-            self.ids[row] = moved
-            self.row[moved] = row
-        self.matrix[last] = 0.0  # the deleted vector's bytes do not linger here
-        self.ids.pop()
-
-    def best(self, query32: npt.NDArray[np.float32], query64: npt.NDArray[np.float64]) -> str:
-        """Member with the highest exact cosine to the query; ties by smallest id."""
-        size = len(self.ids)
-        scores = self.matrix[:size] @ query32
-        near = np.flatnonzero(scores >= scores.max() - similarity_slack(self.matrix.shape[1]))
-        exact = [(-exact_dot(self.matrix[r], query64), self.ids[r]) for r in near.tolist()]
-        return min(exact)[1]
+#: `similar` mode: keyed-sample cells per bucket, cells probed per query, and the bucket
+#: size below which a bucket is scanned exactly instead (measured: docs/benchmarks.md).
+DEFAULT_CELLS = 512
+DEFAULT_NPROBE = 24
+DEFAULT_EXACT_BELOW = 16384
 
 
 class BucketIndex:
     """Members of each final cluster, with the structures each selection mode needs."""
 
-    def __init__(self, n_buckets: int, mode: SelectionMode, dimension: int) -> None:
+    def __init__(
+        self,
+        n_buckets: int,
+        mode: SelectionMode,
+        dimension: int,
+        *,
+        seed: int = 0,
+        cells: int = DEFAULT_CELLS,
+        nprobe: int = DEFAULT_NPROBE,
+        exact_below: int = DEFAULT_EXACT_BELOW,
+        threads: int | None = 1,
+    ) -> None:
+        """Empty buckets.
+
+        Args:
+            n_buckets: number of clusters.
+            mode: selection mode.
+            dimension: embedding dimension (`similar` mode stores the vectors).
+            seed: keys the `similar` cell sample.
+            cells: `similar` mode: keyed-sample cells per large bucket.
+            nprobe: `similar` mode: cells scanned per query and bucket (recall vs time).
+            exact_below: `similar` mode: buckets smaller than this are scanned exactly.
+            threads: BLAS threads for one `similar` query (None leaves the process setting).
+        """
         self.mode = mode
+        self._dimension = dimension
+        self._query_threads = threads
+        self._seed = seed
         self._members: list[SortedList] = [SortedList() for _ in range(n_buckets)]
         self._by_center: list[SortedList] = [SortedList() for _ in range(n_buckets)]
+        salt = keyed_hash64(seed, "cells")
         self._blocks = (
-            [_VectorBlock(dimension) for _ in range(n_buckets)] if mode == "similar" else []
+            [
+                CellIndex(dimension, cells=cells, nprobe=nprobe, exact_below=exact_below, salt=salt)
+                for _ in range(n_buckets)
+            ]
+            if mode == "similar"
+            else []
         )
 
     @classmethod
@@ -95,10 +88,48 @@ class BucketIndex:
         ids: list[str],
         labels: npt.NDArray[np.int64],
         center_distances: npt.NDArray[np.int64],
-        vectors: list[npt.NDArray[np.float32]],
+        vectors: list[npt.NDArray[np.float32]] | npt.NDArray[np.float32],
+        *,
+        seed: int = 0,
+        cells: int = DEFAULT_CELLS,
+        nprobe: int = DEFAULT_NPROBE,
+        exact_below: int = DEFAULT_EXACT_BELOW,
+        threads: int | None = 1,
+        id_hashes: npt.NDArray[np.uint64] | None = None,
     ) -> BucketIndex:
-        """Bulk construction after a fit: one sort per bucket instead of n inserts."""
-        index = cls(n_buckets, mode, dimension)
+        """Bulk construction after a fit: one sort per bucket instead of n inserts.
+
+        Args:
+            n_buckets: number of clusters.
+            mode: selection mode.
+            dimension: embedding dimension.
+            ids: member ids.
+            labels: their clusters.
+            center_distances: their exact squared distances to their cluster's center.
+            vectors: their float32 unit vectors (rows of a matrix, or a list of rows).
+            seed: see the constructor.
+            cells: see the constructor.
+            nprobe: see the constructor.
+            exact_below: see the constructor.
+            threads: see the constructor.
+            id_hashes: `id_hash64(seed, ids)` when the caller has them (saves recomputing).
+
+        Returns:
+            The index.
+        """
+        index = cls(
+            n_buckets,
+            mode,
+            dimension,
+            seed=seed,
+            cells=cells,
+            nprobe=nprobe,
+            exact_below=exact_below,
+            threads=threads,
+        )
+        if mode == "similar":
+            matrix = np.asarray(vectors, dtype=np.float32).reshape(len(ids), dimension)
+            hashes = id_hash64(index._seed, ids) if id_hashes is None else id_hashes
         order = np.argsort(labels, kind="stable")
         bounds = np.searchsorted(labels[order], np.arange(n_buckets + 1))
         for b in range(n_buckets):
@@ -107,12 +138,7 @@ class BucketIndex:
             if mode == "centroid":
                 index._by_center[b] = SortedList((int(center_distances[r]), ids[r]) for r in rows)
             elif mode == "similar":
-                block = index._blocks[b]
-                block.matrix = np.array([vectors[r] for r in rows], dtype=np.float32).reshape(
-                    len(rows), dimension
-                )
-                block.ids = [ids[r] for r in rows]
-                block.row = {example_id: i for i, example_id in enumerate(block.ids)}
+                index._blocks[b].build([ids[r] for r in rows], hashes[rows], matrix[rows])
         return index
 
     def add(
@@ -122,35 +148,88 @@ class BucketIndex:
         if self.mode == "centroid":
             self._by_center[bucket].add((center_distance, example_id))
         elif self.mode == "similar":
-            self._blocks[bucket].add(example_id, vector)
+            self._blocks[bucket].add(example_id, self._id_hash(example_id), vector)
 
     def remove(self, example_id: str, bucket: int, center_distance: int) -> None:
         self._members[bucket].remove(example_id)
         if self.mode == "centroid":
             self._by_center[bucket].remove((center_distance, example_id))
         elif self.mode == "similar":
-            self._blocks[bucket].remove(example_id)
+            self._blocks[bucket].remove(example_id, self._id_hash(example_id))
+
+    def _id_hash(self, example_id: str) -> int:
+        return int(id_hash64(self._seed, [example_id])[0])
 
     def sizes(self) -> list[int]:
+        """Members per bucket.
+
+        Returns:
+            One count per bucket.
+        """
         return [len(m) for m in self._members]
+
+    def vector(self, example_id: str, bucket: int) -> npt.NDArray[np.float32]:
+        """`similar` mode: the stored vector of a member (the index keeps the only copy).
+
+        Args:
+            example_id: a member id.
+            bucket: its bucket.
+
+        Returns:
+            Its float32 row (a view; copy it before removing the member).
+        """
+        return self._blocks[bucket].vector(example_id)
+
+    def vectors_of(self, example_ids: list[str]) -> npt.NDArray[np.float32]:
+        """`similar` mode: the stored vectors of members, wherever they are (for a rebuild
+        after a refit, or a snapshot, without a second copy kept elsewhere).
+
+        Args:
+            example_ids: member ids.
+
+        Returns:
+            A new float32 matrix, one row per id.
+        """
+        out = np.empty((len(example_ids), self._dimension), dtype=np.float32)
+        for row, example_id in enumerate(example_ids):
+            bucket = next(i for i, index in enumerate(self._blocks) if example_id in index)
+            out[row] = self._blocks[bucket].vector(example_id)
+        return out
+
+    def vector_blocks(self) -> list[VectorBlock]:
+        """`similar` mode: every block that stores vectors (to check erasure).
+
+        Returns:
+            The blocks.
+        """
+        return [block for index in self._blocks for block in index.blocks()]
 
     def pick(
         self, query_hash: int, query_vector: npt.NDArray[np.float32] | None
     ) -> list[tuple[int, str]]:
-        """(bucket, example id) for every non-empty bucket, in bucket order."""
-        picks: list[tuple[int, str]] = []
-        q64 = None if query_vector is None else query_vector.astype(np.float64)
-        for b, members in enumerate(self._members):
-            if not members:
-                continue
-            if self.mode == "random":
-                salt = np.array([b], dtype=np.uint64)
-                rank = int(mix64(salt, query_hash)[0]) % len(members)
-                picks.append((b, str(members[rank])))
-            elif self.mode == "centroid":
-                picks.append((b, str(self._by_center[b][0][1])))
-            else:
-                if query_vector is None or q64 is None:
-                    raise ValueError("similar mode needs a query vector")
-                picks.append((b, self._blocks[b].best(query_vector, q64)))
-        return picks
+        """(bucket, example id) for every non-empty bucket, in bucket order.
+
+        Args:
+            query_hash: keyed hash of the query text (`random` mode).
+            query_vector: the query's float32 unit vector (`similar` mode).
+
+        Returns:
+            One (bucket, example id) pair per non-empty bucket.
+        """
+        buckets = [b for b, members in enumerate(self._members) if members]
+        if self.mode != "similar" or not buckets:
+            return [(b, self._pick_one(b, query_hash)) for b in buckets]
+        if query_vector is None:
+            raise ValueError("similar mode needs a query vector")
+        q64 = query_vector.astype(np.float64)
+        # One query's matrix-vector products are too small to gain from BLAS threads and
+        # lose badly to them on a busy machine (docs/benchmarks.md): one thread per query.
+        with query_threads(self._query_threads):
+            return [(b, self._blocks[b].best(query_vector, q64)) for b in buckets]
+
+    def _pick_one(self, b: int, query_hash: int) -> str:
+        members = self._members[b]
+        if self.mode == "random":
+            salt = np.array([b], dtype=np.uint64)
+            return str(members[int(mix64(salt, query_hash)[0]) % len(members)])
+        return str(self._by_center[b][0][1])

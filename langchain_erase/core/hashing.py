@@ -11,9 +11,11 @@ import hashlib
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["id_hash64", "keyed_hash64", "mix64", "uniform_open01"]
+__all__ = ["UNIFORM_BITS", "id_hash64", "keyed_hash64", "mix64", "uniform_open01"]
 
 _MASK64 = (1 << 64) - 1
+#: Bits of a hash that make a uniform: u = (2 * (h >> (64 - UNIFORM_BITS)) + 1) / 2**53.
+UNIFORM_BITS = 52
 
 
 def keyed_hash64(seed: int, *parts: str) -> int:
@@ -24,15 +26,27 @@ def keyed_hash64(seed: int, *parts: str) -> int:
 
 
 def id_hash64(seed: int, example_ids: list[str]) -> npt.NDArray[np.uint64]:
-    """Per-example 64-bit hashes, computed once when an example enters the selector."""
+    """Per-example 64-bit hashes, computed once when an example enters the selector.
+
+    Args:
+        seed: the key.
+        example_ids: ids to hash.
+
+    Returns:
+        One keyed BLAKE2b-64 of ("example", id) per id (the same as `keyed_hash64`).
+    """
     key = seed.to_bytes(16, "little", signed=True)
     prefix = len(b"example").to_bytes(8, "little") + b"example"
-    out = np.empty(len(example_ids), dtype=np.uint64)
-    for i, example_id in enumerate(example_ids):
-        data = example_id.encode("utf-8")
-        h = hashlib.blake2b(prefix + len(data).to_bytes(8, "little") + data, digest_size=8, key=key)
-        out[i] = int.from_bytes(h.digest(), "little")
-    return out
+    blake2b = hashlib.blake2b
+    digests = b"".join(
+        [
+            blake2b(
+                prefix + len(data).to_bytes(8, "little") + data, digest_size=8, key=key
+            ).digest()
+            for data in (example_id.encode("utf-8") for example_id in example_ids)
+        ]
+    )
+    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
 
 
 def mix64(
@@ -52,4 +66,5 @@ def uniform_open01(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.float64]:
     52 bits plus one half: (2**52 - 0.5) * 2**-52 is still exactly representable (53 bits),
     whereas with 53 bits the largest value would round up to 1.0.
     """
-    return ((values >> np.uint64(12)).astype(np.float64) + 0.5) * (2.0**-52)
+    mantissa = (values >> np.uint64(64 - UNIFORM_BITS)).astype(np.float64)
+    return (mantissa + 0.5) * 2.0**-UNIFORM_BITS

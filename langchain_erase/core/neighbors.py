@@ -22,7 +22,7 @@ from fractions import Fraction
 import numpy as np
 import numpy.typing as npt
 
-from langchain_erase.core.buckets import exact_dot, similarity_slack
+from langchain_erase.core.cells import exact_dot, similarity_slack
 
 __all__ = ["NeighborIndex", "ScoredId"]
 

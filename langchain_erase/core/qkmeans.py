@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from langchain_erase.core.hashing import keyed_hash64, mix64, uniform_open01
+from langchain_erase.core.hashing import keyed_hash64, mix64
 from langchain_erase.core.projection import COORD_BITS
+from langchain_erase.core.race import RaceEntry, race_less, race_winner
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -177,7 +178,6 @@ class QuantizedKMeans:
     # ----------------------------------------------------------------- record
     def _clear_record(self) -> None:
         self.seed_ids: list[str] = []
-        self.seed_keys: list[float] = []
         self.centers: IntArray = np.zeros((1, 0, self.p), dtype=np.int64)  # (T+1, k_eff, p)
         self.counts: IntArray = np.zeros((0, 0), dtype=np.int64)  # (T, k_eff)
         self.sums: IntArray = np.zeros((0, 0, self.p), dtype=np.int64)  # (T, k_eff, p)
@@ -273,33 +273,20 @@ class QuantizedKMeans:
         return out
 
     # ----------------------------------------------------------------- seeding
-    def _round_keys(self, hashes: npt.NDArray[np.uint64], r: int) -> npt.NDArray[np.float64]:
-        """Exponential(1) variates of round r, keyed by each point's id hash."""
-        out: npt.NDArray[np.float64] = -np.log(uniform_open01(mix64(hashes, self._round_salts[r])))
-        return out
-
     def _seed(self, coords: IntArray, hashes: npt.NDArray[np.uint64], ids: list[str]) -> list[int]:
         """k-means++ by exponential race: round r picks argmin E_r(i) / w_i, w_i = 1 then
-        the squared distance to the nearest chosen seed; ties by id. Removing a point that
-        did not win leaves every other key, hence every choice, unchanged."""
+        the squared distance to the nearest chosen seed; decided exactly (see `race`), ties
+        by id. Removing a point that did not win leaves every other key, hence every
+        choice, unchanged."""
         chosen: list[int] = []
-        self.seed_keys = []
-        weights = np.ones(len(ids), dtype=np.float64)
-        nearest: IntArray | None = None
+        weights: IntArray = np.ones(len(ids), dtype=np.int64)
         for r in range(self.params.k):
-            eligible = weights > 0
-            if not eligible.any():
+            winner = race_winner(mix64(hashes, self._round_salts[r]), weights, ids)
+            if winner < 0:
                 break
-            keys = np.full(len(ids), np.inf)
-            keys[eligible] = self._round_keys(hashes[eligible], r) / weights[eligible]
-            best = keys.min()
-            ties = np.flatnonzero(keys == best)
-            winner = int(ties[0]) if len(ties) == 1 else min(ties.tolist(), key=lambda i: ids[i])
-            chosen.append(winner)
-            self.seed_keys.append(float(best))
             dist = squared_distances(coords, coords[winner])
-            nearest = dist if nearest is None else np.minimum(nearest, dist)
-            weights = nearest.astype(np.float64)
+            weights = dist if not chosen else np.minimum(weights, dist)
+            chosen.append(winner)
         return chosen
 
     # --------------------------------------------------------------------- fit
@@ -463,15 +450,18 @@ class QuantizedKMeans:
     def _would_win_seeding(self, example_id: str, xv: IntArray, xh: int) -> int | None:
         """Seeding round the new point would win, if any (mirror of the exponential race)."""
         hx = np.array([xh], dtype=np.uint64)
-        weight = 1.0
         seeds = self.centers[0]
-        for r, (sid, skey) in enumerate(zip(self.seed_ids, self.seed_keys, strict=True)):
+        for r, sid in enumerate(self.seed_ids):
+            weight, seed_weight = 1, 1
             if r > 0:
-                weight = float(squared_distances(seeds[:r], xv).min())
+                weight = int(squared_distances(seeds[:r], xv).min())
+                seed_weight = int(squared_distances(seeds[:r], seeds[r]).min())
             if weight == 0:
                 return None
-            key = float(self._round_keys(hx, r)[0]) / weight
-            if key < skey or (key == skey and example_id < sid):
+            salt = self._round_salts[r]
+            seed_hash = self._hashes[self._row[sid] : self._row[sid] + 1]
+            new = RaceEntry(example_id, int(mix64(hx, salt)[0]), weight)
+            if race_less(new, RaceEntry(sid, int(mix64(seed_hash, salt)[0]), seed_weight)):
                 return r
         stopped_early = len(self.seed_ids) < self.params.k
         if stopped_early and (self.n == 0 or int(squared_distances(seeds, xv).min()) > 0):
