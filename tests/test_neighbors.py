@@ -127,4 +127,4 @@ def test_removed_rows_are_zeroed() -> None:
     index.remove("0")
     index.remove("2")
     assert len(index) == 1 and index.knn(unit([1] * DIM), 5)[0][0] == "1"
-    assert not index._matrix[1:].any()
+    assert not index._block.matrix[1:].any()

@@ -22,7 +22,7 @@ from fractions import Fraction
 import numpy as np
 import numpy.typing as npt
 
-from langchain_erase.core.cells import exact_dot, similarity_slack
+from langchain_erase.core.cells import VectorBlock, exact_dot, similarity_slack
 
 __all__ = ["NeighborIndex", "ScoredId"]
 
@@ -44,9 +44,7 @@ class NeighborIndex:
             dimension: Length of every vector that will be added.
         """
         self.dimension = dimension
-        self._matrix = np.zeros((0, dimension), dtype=np.float32)
-        self._ids: list[str] = []
-        self._row: dict[str, int] = {}
+        self._block = VectorBlock(dimension)
 
     @classmethod
     def build(
@@ -63,14 +61,13 @@ class NeighborIndex:
             The index holding exactly these members.
         """
         index = cls(dimension)
-        index._matrix = np.array(vectors, dtype=np.float32).reshape(len(ids), dimension)
-        index._ids = list(ids)
-        index._row = {example_id: r for r, example_id in enumerate(ids)}
+        rows = np.array(vectors, dtype=np.float32).reshape(len(ids), dimension)
+        index._block = VectorBlock.of(ids, rows)
         return index
 
     def __len__(self) -> int:
         """Number of members."""
-        return len(self._ids)
+        return len(self._block)
 
     def add(self, example_id: str, vector: npt.NDArray[np.float32]) -> None:
         """Insert one member (its id must not be present).
@@ -79,14 +76,7 @@ class NeighborIndex:
             example_id: The member's id.
             vector: Its float32 unit vector of the index's dimension.
         """
-        size = len(self._ids)
-        if size == self._matrix.shape[0]:
-            grown = np.zeros((max(8, 2 * size), self.dimension), dtype=np.float32)
-            grown[:size] = self._matrix[:size]
-            self._matrix = grown
-        self._matrix[size] = vector
-        self._ids.append(example_id)
-        self._row[example_id] = size
+        self._block.add(example_id, vector)
 
     def remove(self, example_id: str) -> None:
         """Delete one member and zero the row that held its bytes.
@@ -94,15 +84,7 @@ class NeighborIndex:
         Args:
             example_id: An id that is present.
         """
-        row = self._row.pop(example_id)
-        last = len(self._ids) - 1
-        if row != last:
-            moved = self._ids[last]
-            self._matrix[row] = self._matrix[last]
-            self._ids[row] = moved
-            self._row[moved] = row
-        self._matrix[last] = 0.0  # the deleted vector's bytes do not linger here
-        self._ids.pop()
+        self._block.remove(example_id)
 
     def knn(self, query: npt.NDArray[np.float32], k: int) -> list[ScoredId]:
         """The `k` members most similar to `query`, best first; ties by smallest id.
@@ -114,12 +96,12 @@ class NeighborIndex:
         Returns:
             (id, exact similarity) pairs in decreasing similarity, then increasing id.
         """
-        size = len(self._ids)
+        size = len(self._block)
         if k <= 0 or size == 0:
             return []
         q32 = np.asarray(query, dtype=np.float32)
         q64 = q32.astype(np.float64)
-        rows = self._matrix[:size]
+        rows = self._block.rows
         if k >= size:
             near = np.arange(size)
         else:
@@ -128,7 +110,7 @@ class NeighborIndex:
             scores = rows @ q32
             kth = np.partition(scores, size - k)[size - k]
             near = np.flatnonzero(scores >= kth - similarity_slack(self.dimension))
-        exact = sorted((-exact_dot(rows[r], q64), self._ids[r]) for r in near.tolist())
+        exact = sorted((-exact_dot(rows[r], q64), self._block.ids[r]) for r in near.tolist())
         return [(example_id, -negated) for negated, example_id in exact[:k]]
 
     def mmr(
@@ -154,9 +136,9 @@ class NeighborIndex:
         chosen: list[ScoredId] = [candidates[0]]  # the most similar, as LangChain starts
         remaining = dict(candidates[1:])
         while remaining and len(chosen) < k:
-            last = self._matrix[self._row[chosen[-1][0]]].astype(np.float64)
+            last = self._block.matrix[self._block.row[chosen[-1][0]]].astype(np.float64)
             for example_id in remaining:
-                similarity = exact_dot(self._matrix[self._row[example_id]], last)
+                similarity = exact_dot(self._block.matrix[self._block.row[example_id]], last)
                 redundancy[example_id] = max(redundancy.get(example_id, similarity), similarity)
             best = min(  # highest marginal relevance, ties by smallest id
                 remaining,
