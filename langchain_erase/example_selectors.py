@@ -64,7 +64,7 @@ DEFAULT_P = 8
 DEFAULT_EPSILON = 0.25
 DEFAULT_GAMMA = 0.2
 DEFAULT_MAX_ITER = 30
-_SELECTION_MODES = ("random", "centroid", "similar")
+_SELECTION_MODES = ("random", "centroid", "similar", "fixed")
 _EMBED_BATCH = 256
 _MASK64 = (1 << 64) - 1
 _LABEL_SALT = 0x9E3779B97F4A7C15
@@ -538,6 +538,7 @@ class ERASEExampleSelector(BaseExampleSelector):
             labels,
             distances,
             [self._vectors[i] for i in ids],
+            seed=self._params.seed,
         )
 
     # ------------------------------------------------------------ verification

@@ -15,11 +15,11 @@ import numpy as np
 import numpy.typing as npt
 from sortedcontainers import SortedList
 
-from langchain_erase.core.hashing import mix64
+from langchain_erase.core.hashing import keyed_hash64, mix64
 
 __all__ = ["BucketIndex", "SelectionMode", "similarity_slack"]
 
-SelectionMode = Literal["random", "centroid", "similar"]
+SelectionMode = Literal["random", "centroid", "similar", "fixed"]
 
 #: Unit-roundoff of float32. A float32 dot product of two unit vectors of dimension D is
 #: within D * 2**-24 of the exact value in any summation order (Higham's bound, with
@@ -78,9 +78,13 @@ class _VectorBlock:
 class BucketIndex:
     """Members of each final cluster, with the structures each selection mode needs."""
 
-    def __init__(self, n_buckets: int, mode: SelectionMode, dimension: int) -> None:
+    def __init__(
+        self, n_buckets: int, mode: SelectionMode, dimension: int, *, seed: int = 0
+    ) -> None:
         self.mode = mode
+        self.seed = seed
         self._members: list[SortedList] = [SortedList() for _ in range(n_buckets)]
+        # centroid mode: (distance to the center, id); fixed mode: (keyed hash, id).
         self._by_center: list[SortedList] = [SortedList() for _ in range(n_buckets)]
         self._blocks = (
             [_VectorBlock(dimension) for _ in range(n_buckets)] if mode == "similar" else []
@@ -96,9 +100,11 @@ class BucketIndex:
         labels: npt.NDArray[np.int64],
         center_distances: npt.NDArray[np.int64],
         vectors: list[npt.NDArray[np.float32]],
+        *,
+        seed: int = 0,
     ) -> BucketIndex:
         """Bulk construction after a fit: one sort per bucket instead of n inserts."""
-        index = cls(n_buckets, mode, dimension)
+        index = cls(n_buckets, mode, dimension, seed=seed)
         order = np.argsort(labels, kind="stable")
         bounds = np.searchsorted(labels[order], np.arange(n_buckets + 1))
         for b in range(n_buckets):
@@ -106,6 +112,8 @@ class BucketIndex:
             index._members[b] = SortedList(ids[r] for r in rows)
             if mode == "centroid":
                 index._by_center[b] = SortedList((int(center_distances[r]), ids[r]) for r in rows)
+            elif mode == "fixed":
+                index._by_center[b] = SortedList(index._fixed_key(ids[r]) for r in rows)
             elif mode == "similar":
                 block = index._blocks[b]
                 block.matrix = np.array([vectors[r] for r in rows], dtype=np.float32).reshape(
@@ -115,12 +123,18 @@ class BucketIndex:
                 block.row = {example_id: i for i, example_id in enumerate(block.ids)}
         return index
 
+    def _fixed_key(self, example_id: str) -> tuple[int, str]:
+        """Fixed mode's rank of a member: a keyed hash of (seed, "fixed", id), ties by id."""
+        return (keyed_hash64(self.seed, "fixed", example_id), example_id)
+
     def add(
         self, example_id: str, bucket: int, center_distance: int, vector: npt.NDArray[np.float32]
     ) -> None:
         self._members[bucket].add(example_id)
         if self.mode == "centroid":
             self._by_center[bucket].add((center_distance, example_id))
+        elif self.mode == "fixed":
+            self._by_center[bucket].add(self._fixed_key(example_id))
         elif self.mode == "similar":
             self._blocks[bucket].add(example_id, vector)
 
@@ -128,6 +142,8 @@ class BucketIndex:
         self._members[bucket].remove(example_id)
         if self.mode == "centroid":
             self._by_center[bucket].remove((center_distance, example_id))
+        elif self.mode == "fixed":
+            self._by_center[bucket].remove(self._fixed_key(example_id))
         elif self.mode == "similar":
             self._blocks[bucket].remove(example_id)
 
@@ -147,7 +163,7 @@ class BucketIndex:
                 salt = np.array([b], dtype=np.uint64)
                 rank = int(mix64(salt, query_hash)[0]) % len(members)
                 picks.append((b, str(members[rank])))
-            elif self.mode == "centroid":
+            elif self.mode in ("centroid", "fixed"):
                 picks.append((b, str(self._by_center[b][0][1])))
             else:
                 if query_vector is None or q64 is None:

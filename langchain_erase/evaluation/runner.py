@@ -2,7 +2,8 @@
 
 Compared per task and seed: zero-shot; k random demonstrations; LangChain's
 `SemanticSimilarityExampleSelector` (kNN) and `MaxMarginalRelevanceExampleSelector` on a
-langchain-community FAISS store; ERASE in its `random`, `centroid` and `similar` modes; each
+langchain-community FAISS store; ERASE in its `random`, `centroid`, `similar` and `fixed`
+modes; Auto-CoT (`acot`: full-dimensional k-means, the member nearest each center); each
 for every k. One result line per scored query is appended to a JSONL cache keyed by model,
 task, seed and a digest of the demonstration pool, so an interrupted run resumes where it
 stopped. Accuracies get 95% bootstrap intervals over the scored queries (pooled over seeds).
@@ -58,12 +59,15 @@ SELECTOR_NAMES = (
     "erase-random",
     "erase-centroid",
     "erase-similar",
+    "erase-fixed",
+    "acot",
 )
 DEFAULT_TASKS = ("sentiment", "singular_to_plural", "first_word_letter")
 _ERASE_MODES: dict[str, SelectionMode] = {
     "erase-random": "random",
     "erase-centroid": "centroid",
     "erase-similar": "similar",
+    "erase-fixed": "fixed",
 }
 
 Demonstrations = Callable[[Example], list[dict[str, str]]]
@@ -168,6 +172,11 @@ def build_selector(
             selection=_ERASE_MODES[name],
         )
         return lambda query: erase.select_examples({"input": query.input})
+    if name == "acot":
+        from langchain_erase.evaluation.baselines import acot_demonstrations
+
+        demos = acot_demonstrations(pool, k, embeddings, seed)
+        return lambda query: list(demos)
     raise ValueError(f"unknown selector {name!r}; choose from {SELECTOR_NAMES}")
 
 
