@@ -94,6 +94,8 @@ def test_run_eval_scores_all_configurations_and_resumes(task_dir: Path, tmp_path
     n_configs = 1 + 2 * (len(SELECTOR_NAMES) - 1)
     assert lm.calls == n_configs * 4 * 2
     assert len(results["rows"]) == n_configs
+    assert results["aggregate"]["k"] == 2
+    assert set(results["aggregate"]["overall"]["selectors"]) == set(SELECTOR_NAMES)
     zero = next(r for r in results["rows"] if r["selector"] == "zero-shot")
     assert zero["accuracy"] == 0.0 and zero["n"] == 8
     assert results["baselines"]["parity"] == 1.0  # majority 'even' (ties to first seen)
