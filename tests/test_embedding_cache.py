@@ -30,3 +30,17 @@ def test_without_a_path_nothing_is_written(tmp_path: Path) -> None:
     cached.embed_documents(["x"])
     cached.save()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_save_rewrites_the_file_only_after_new_embeddings(tmp_path: Path) -> None:
+    path = tmp_path / "cache.npz"
+    cached = CachedEmbeddings(DeterministicFakeEmbedding(size=4), path)
+    cached.embed_documents(["x"])
+    cached.save()
+    path.write_bytes(b"sentinel")  # a rewrite would replace this
+    cached.embed_documents(["x"])
+    cached.save()
+    assert path.read_bytes() == b"sentinel"
+    cached.embed_documents(["y"])
+    cached.save()
+    assert CachedEmbeddings(DeterministicFakeEmbedding(size=4), path).embed_documents(["y"])

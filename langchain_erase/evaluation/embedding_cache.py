@@ -26,6 +26,7 @@ class CachedEmbeddings(Embeddings):
         self.path = path
         self._cache: dict[tuple[str, str], list[float]] = {}
         self.computed = 0
+        self._saved = 0
         if path is not None and path.exists():
             with np.load(path) as data:
                 keys = json.loads(str(data["keys"]))
@@ -51,8 +52,9 @@ class CachedEmbeddings(Embeddings):
         return self._lookup("query", [text])[0]
 
     def save(self) -> None:
-        """Write the cache (atomically) when it has a path."""
-        if self.path is None or not self._cache:
+        """Write the cache (atomically) when it has a path and something new was computed
+        since the last save (a large cache is not rewritten for nothing)."""
+        if self.path is None or not self._cache or self.computed == self._saved:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         keys = list(self._cache)
@@ -63,3 +65,4 @@ class CachedEmbeddings(Embeddings):
             vectors=np.array([self._cache[k] for k in keys], dtype=np.float64),
         )
         tmp.replace(self.path)
+        self._saved = self.computed
