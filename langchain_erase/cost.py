@@ -47,8 +47,11 @@ class ICLMeasurement(BaseModel):
     )
     deletion_seconds: float = Field(ge=0, description="mean ERASE deletion seconds, refits in")
     refit_probability: float = Field(ge=0, le=1)
-    prefix_invalidation_probability: float = Field(
-        ge=0, le=1, description="share of deletions that change the cached centroid prefix"
+    prefix_invalidation_probability: float | None = Field(
+        ge=0,
+        le=1,
+        description="share of deletions that change the cached centroid prefix (None: not "
+        "measured)",
     )
     fixed_prefix_invalidation_probability: float | None = Field(
         default=None,
@@ -169,9 +172,14 @@ def _icl_methods(icl: ICLMeasurement) -> list[MethodCost]:
     the prefix costs one re-evaluation of the prefix."""
     prefix_seconds = (icl.prompt_tokens - icl.query_tokens) * icl.seconds_per_token
     cached_query_seconds = icl.query_tokens * icl.seconds_per_token + icl.answer_seconds
-    cached = [("centroid", icl.prefix_invalidation_probability)]
-    if icl.fixed_prefix_invalidation_probability is not None:
-        cached.append(("fixed", icl.fixed_prefix_invalidation_probability))
+    cached = [
+        (mode, probability)
+        for mode, probability in (
+            ("centroid", icl.prefix_invalidation_probability),
+            ("fixed", icl.fixed_prefix_invalidation_probability),
+        )
+        if probability is not None
+    ]
     return [
         MethodCost(
             name=f"ERASE ICL k={icl.k}",

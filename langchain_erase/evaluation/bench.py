@@ -458,7 +458,7 @@ def run_bench(
                 tokens_per_example=tokens_per_example,
                 shards=config.sisa.shards,
                 slices=config.sisa.slices,
-                prefix_invalidation_probability=inputs.icl.prefix_invalidation_probability,
+                prefix_invalidation_probability=inputs.icl.prefix_invalidation_probability or 0.0,
             )
         ).model_dump()
         for p in PROJECTED_PARAMETERS
