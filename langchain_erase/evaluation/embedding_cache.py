@@ -28,10 +28,23 @@ class CachedEmbeddings(Embeddings):
         self.computed = 0
         self._saved = 0
         if path is not None and path.exists():
-            with np.load(path) as data:
-                keys = json.loads(str(data["keys"]))
-                for key, row in zip(keys, data["vectors"], strict=True):
-                    self._cache[(key[0], key[1])] = row.tolist()
+            self.update_from(path)
+
+    def update_from(self, path: Path) -> int:
+        """Add the vectors of another cache file (e.g. one a concurrent run writes), without
+        writing anything; returns how many entries it held.
+
+        Args:
+            path: a file written by `save()`.
+
+        Returns:
+            The number of entries read.
+        """
+        with np.load(path) as data:
+            keys = json.loads(str(data["keys"]))
+            for key, row in zip(keys, data["vectors"], strict=True):
+                self._cache[(key[0], key[1])] = row.tolist()
+        return len(keys)
 
     def _lookup(self, kind: str, texts: list[str]) -> list[list[float]]:
         missing = sorted({t for t in texts if (kind, t) not in self._cache})

@@ -45,6 +45,7 @@ __all__ = [
     "ResultCache",
     "bootstrap_interval",
     "build_selector",
+    "erase_variant",
     "evaluate_split",
     "expand_tasks",
     "run_eval",
@@ -138,6 +139,26 @@ def _random_demonstrations(pool: Sequence[dict[str, str]], k: int, seed: int) ->
     return select
 
 
+def erase_variant(mode: str, p: int, epsilon: float) -> str:
+    """The selector name of ERASE in `mode` with projection size p and lattice step epsilon
+    (for ablations), e.g. `erase-random:p=16:epsilon=0.5`."""
+    return f"erase-{mode}:p={p}:epsilon={epsilon:g}"
+
+
+def _erase_parameters(params: str) -> dict[str, Any]:
+    """`p=16:epsilon=0.5` -> {"p": 16, "epsilon": 0.5}; only these two are accepted."""
+    out: dict[str, Any] = {}
+    for item in filter(None, params.split(":")):
+        key, _, value = item.partition("=")
+        if key == "p":
+            out["p"] = int(value)
+        elif key == "epsilon":
+            out["epsilon"] = float(value)
+        else:
+            raise ValueError(f"unknown ERASE parameter {key!r} (p and epsilon are accepted)")
+    return out
+
+
 def build_selector(
     name: str, k: int, pool: Sequence[dict[str, str]], embeddings: Embeddings, seed: int
 ) -> Demonstrations:
@@ -160,7 +181,8 @@ def build_selector(
         )
         lc = cls.from_examples(list(pool), embeddings, FAISS, k=k, input_keys=["input"])
         return lambda query: lc.select_examples({"input": query.input})
-    if name in _ERASE_MODES:
+    base, _, params = name.partition(":")
+    if base in _ERASE_MODES:
         from langchain_erase import ERASEExampleSelector
 
         erase = ERASEExampleSelector.from_examples(
@@ -170,7 +192,8 @@ def build_selector(
             seed=seed,
             input_keys=["input"],
             ids=[d["id"] for d in pool],
-            selection=_ERASE_MODES[name],
+            selection=_ERASE_MODES[base],
+            **_erase_parameters(params),
         )
         return lambda query: erase.select_examples({"input": query.input})
     if name == "acot":
