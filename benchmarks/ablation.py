@@ -83,7 +83,7 @@ def markdown(refit: list[dict[str, Any]], accuracy: dict[str, Any] | None, args:
         + (f"{acc_rows[0]['n']} queries per task ({', '.join(acc_tasks)})." if acc_rows else "")
         + f" 1-minute load average {os.getloadavg()[0]:.1f}.",
         "",
-        "| p | ε | refit rate, mean [min, max] over tasks | mean delete | "
+        "| p | ε | refit rate: mean / median [min, max] over tasks | mean delete | "
         + " | ".join(f"accuracy {t} [95% CI]" for t in acc_tasks)
         + " |",
         "|---" * (4 + len(acc_tasks)) + "|",
@@ -111,8 +111,8 @@ def markdown(refit: list[dict[str, Any]], accuracy: dict[str, Any] | None, args:
                     f"{100 * a['ci95'][1]:.0f}]"
                 )
             lines.append(
-                f"| {p} | {eps:g} | {100 * np.mean(rates):.1f}% [{100 * min(rates):.0f}, "
-                f"{100 * max(rates):.0f}] | "
+                f"| {p} | {eps:g} | {100 * np.mean(rates):.1f}% / {100 * np.median(rates):.0f}% "
+                f"[{100 * min(rates):.0f}, {100 * max(rates):.0f}] | "
                 f"{1e3 * np.mean([r['delete_seconds_mean'] for r in sel]):.2f} ms | "
                 + " | ".join(cells)
                 + " |"
