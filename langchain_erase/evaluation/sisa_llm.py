@@ -26,15 +26,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field
 
 from langchain_erase.core.hashing import keyed_hash64
 from langchain_erase.errors import UnknownExampleError
 from langchain_erase.evaluation.scoring import normalize_answer
-from langchain_erase.evaluation.tasks import Example, Task
+from langchain_erase.evaluation.tasks import Example, Split, Task
 
 if TYPE_CHECKING:
     import torch
+
+    from langchain_erase.example_selectors import ERASEExampleSelector
 
 __all__ = [
     "CausalLM",
@@ -328,7 +331,7 @@ def answer(
 def _icl(
     lm: CausalLM,
     task: Task,
-    selector: Any,
+    selector: ERASEExampleSelector | None,
     queries: Sequence[Example],
     max_new_tokens: int,
 ) -> dict[str, float]:
@@ -353,9 +356,9 @@ def _icl(
 
 
 def measure_task(
-    split: Any,
+    split: Split,
     lm: CausalLM,
-    embeddings: Any,
+    embeddings: Embeddings,
     config: LLMSISAConfig,
     *,
     pool_size: int,
