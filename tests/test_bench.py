@@ -53,6 +53,7 @@ def test_deletion_scaling_measures_every_method(tmp_path: Path) -> None:
         assert r["deletions"] == 4
         assert 0.0 <= r["erase_refit_rate"] <= 1.0
         assert 0.0 <= r["erase_prefix_change_rate"] <= 1.0
+        assert 0.0 <= r["fixed_prefix_change_rate"] <= 1.0
         for key in ("erase_delete_seconds", "faiss_knn_delete_seconds", "sisa_delete_seconds"):
             assert r[key]["mean"] >= 0.0 and r[key]["max"] >= r[key]["median"]
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from langchain_erase.core.buckets import BucketIndex, similarity_slack
+from langchain_erase.core.hashing import keyed_hash64
 from langchain_erase.core.projection import normalize_rows
 
 DIM = 16
@@ -20,7 +21,7 @@ def members(n: int, seed: int = 0) -> tuple[list[str], np.ndarray, np.ndarray, l
     return ids, labels, distances, vectors
 
 
-@pytest.mark.parametrize("mode", ["random", "centroid", "similar"])
+@pytest.mark.parametrize("mode", ["random", "centroid", "similar", "fixed"])
 def test_bulk_build_equals_incremental_adds_in_any_order(mode: str) -> None:
     ids, labels, distances, vectors = members(40)
     built = BucketIndex.build(3, mode, DIM, ids, labels, distances, vectors)  # type: ignore[arg-type]
@@ -41,6 +42,35 @@ def test_centroid_pick_is_nearest_to_center_with_id_ties() -> None:
     assert index.pick(0, None) == [(0, "c")]
     index.remove("c", 0, 1)
     assert index.pick(0, None) == [(0, "a")]
+
+
+def test_fixed_pick_is_the_smallest_keyed_hash_for_every_query() -> None:
+    ids, labels, distances, vectors = members(60)
+    for seed in (0, 1, 2):
+        index = BucketIndex.build(3, "fixed", DIM, ids, labels, distances, vectors, seed=seed)
+        expected = [
+            (
+                b,
+                min(
+                    (i for i, lab in zip(ids, labels, strict=True) if lab == b),
+                    key=lambda i: keyed_hash64(seed, "fixed", i),
+                ),
+            )
+            for b in range(3)
+        ]
+        assert all(index.pick(h, None) == expected for h in (1, 99, 2**63))
+        victim = expected[0][1]
+        index.remove(victim, 0, 0)
+        assert index.pick(5, None)[0][1] != victim
+    picks = {
+        tuple(
+            BucketIndex.build(3, "fixed", DIM, ids, labels, distances, vectors, seed=s).pick(
+                0, None
+            )
+        )
+        for s in range(4)
+    }
+    assert len(picks) > 1  # the draw depends on the seed
 
 
 def test_similar_pick_is_exact_and_breaks_ties_by_id() -> None:

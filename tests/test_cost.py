@@ -87,3 +87,21 @@ def test_flop_projection_is_marked_and_scales_with_parameters() -> None:
     assert proj.icl_vs_sisa.first_cheaper_when == "above"
     bigger = project_flops(inputs.model_copy(update={"parameters": 1e10}))
     assert bigger.icl_vs_sisa.ratio == pytest.approx(proj.icl_vs_sisa.ratio)
+
+
+def test_fixed_prefix_and_more_sisa_learners_are_costed() -> None:
+    icl = ICL.model_copy(update={"fixed_prefix_invalidation_probability": 0.5})
+    llm = SISA.model_copy(update={"label": "SISA LLM", "retrain_seconds": 30.0})
+    report = holistic_cost(CostInputs(model="m", icl=icl, sisa=SISA, more_sisa=[llm]))
+    by_name = {m.name: m for m in report.methods}
+    fixed = by_name["ERASE ICL k=4, cached fixed prefix"]
+    assert fixed.infer_seconds == pytest.approx(0.02)
+    assert fixed.unlearn_seconds == pytest.approx(0.0001 + 0.5 * 80 * 0.001)
+    assert by_name["SISA LLM S=4 R=4"].unlearn_seconds == 30.0
+    firsts = {b.first for b in report.break_even}
+    assert fixed.name in firsts and "SISA S=4 R=4" not in firsts
+    vs_llm = next(
+        b for b in report.break_even if b.first == fixed.name and b.second == "SISA LLM S=4 R=4"
+    )
+    assert vs_llm.first_cheaper_when == "above"
+    assert vs_llm.ratio == pytest.approx((0.02 - 0.014) / (30.0 - 0.0401))

@@ -30,3 +30,29 @@ def test_without_a_path_nothing_is_written(tmp_path: Path) -> None:
     cached.embed_documents(["x"])
     cached.save()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_save_rewrites_the_file_only_after_new_embeddings(tmp_path: Path) -> None:
+    path = tmp_path / "cache.npz"
+    cached = CachedEmbeddings(DeterministicFakeEmbedding(size=4), path)
+    cached.embed_documents(["x"])
+    cached.save()
+    path.write_bytes(b"sentinel")  # a rewrite would replace this
+    cached.embed_documents(["x"])
+    cached.save()
+    assert path.read_bytes() == b"sentinel"
+    cached.embed_documents(["y"])
+    cached.save()
+    assert CachedEmbeddings(DeterministicFakeEmbedding(size=4), path).embed_documents(["y"])
+
+
+def test_texts_longer_than_the_window_are_embedded_from_a_prefix() -> None:
+    from langchain_erase.embeddings import LlamaCppEmbeddings
+
+    inner = LlamaCppEmbeddings(n_ctx=32, n_threads=1)
+    cached = CachedEmbeddings(inner)
+    long_text = " ".join(["word"] * 60)
+    vectors = cached.embed_documents(["short text", long_text])
+    assert cached.truncated > 0 and len(vectors) == 2
+    assert vectors[0] == inner.embed_documents(["short text"])[0]
+    assert cached.embed_query(long_text) and cached.computed == 3

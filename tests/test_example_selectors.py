@@ -17,10 +17,11 @@ from langchain_erase import (
     UnknownExampleError,
     default_example_id,
 )
+from langchain_erase.core.hashing import keyed_hash64
 
 EMB = DeterministicFakeEmbedding(size=24)
 QUERIES = [{"input": q} for q in ("alpha", "beta gamma", "a", "zz top", "the end")]
-MODES = ["random", "centroid", "similar", "knn", "mmr"]
+MODES = ["random", "centroid", "similar", "fixed", "knn", "mmr"]
 
 
 def build(
@@ -183,3 +184,15 @@ def test_deletion_listeners_see_each_deleted_example_after_the_change() -> None:
     with pytest.raises(RuntimeError):
         sel.delete_example(victim)
     assert victim not in sel.ids and sel.verify()  # the deletion itself is done
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_fixed_mode_shows_each_buckets_smallest_keyed_hash_to_every_query(seed: int) -> None:
+    pool = [{"input": f"w{i} {'ab'[i % 2]}", "output": str(i)} for i in range(30)]
+    sel = build(pool, "fixed", seed=seed, k=4)
+    expected = [
+        sel.get_example(min(bucket, key=lambda i: keyed_hash64(seed, "fixed", i)))
+        for bucket in sel.buckets()
+        if bucket
+    ]
+    assert all(sel.select_examples(q) == expected for q in QUERIES)

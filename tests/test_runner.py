@@ -18,6 +18,7 @@ from langchain_erase.evaluation.runner import (
     ResultCache,
     bootstrap_interval,
     build_selector,
+    erase_variant,
     run_eval,
 )
 from langchain_erase.evaluation.tasks import Example
@@ -96,6 +97,8 @@ def test_run_eval_scores_all_configurations_and_resumes(task_dir: Path, tmp_path
     n_configs = 1 + 2 * (len(SELECTOR_NAMES) - 1)
     assert lm.calls == n_configs * 4 * 2
     assert len(results["rows"]) == n_configs
+    assert results["aggregate"]["k"] == 2
+    assert set(results["aggregate"]["overall"]["selectors"]) == set(SELECTOR_NAMES)
     zero = next(r for r in results["rows"] if r["selector"] == "zero-shot")
     assert zero["accuracy"] == 0.0 and zero["n"] == 8
     assert results["baselines"]["parity"] == 1.0  # majority 'even' (ties to first seen)
@@ -170,3 +173,34 @@ def test_damaged_line_inside_the_results_cache_is_a_typed_error(tmp_path: Path) 
     path.write_text(line + "\n" + line[:-2], encoding="utf-8")
     assert ResultCache(path).get("random", 1, "1") is not None
     assert path.read_text(encoding="utf-8") == line + "\n"
+
+
+def test_erase_variants_carry_p_and_epsilon() -> None:
+    from langchain_erase import ERASEExampleSelector
+
+    emb = DeterministicFakeEmbedding(size=64)
+    assert erase_variant("random", 16, 0.5) == "erase-random:p=16:epsilon=0.5"
+    queries = [Example(f"q{i}", f"text {i}", "x", ("x",)) for i in range(12)]
+
+    def picks(select: object) -> list[list[dict[str, str]]]:
+        return [select(q) for q in queries]  # type: ignore[operator]
+
+    plain = picks(build_selector("erase-random", 4, POOL, emb, seed=0))
+    changed = False
+    for p, eps in ((4, 0.125), (32, 0.5)):
+        got = picks(build_selector(erase_variant("random", p, eps), 4, POOL, emb, seed=0))
+        direct = ERASEExampleSelector.from_examples(
+            POOL,
+            emb,
+            k=4,
+            seed=0,
+            input_keys=["input"],
+            ids=[d["id"] for d in POOL],
+            p=p,
+            epsilon=eps,
+        )
+        assert got == [direct.select_examples({"input": q.input}) for q in queries]
+        changed |= got != plain
+    assert changed
+    with pytest.raises(ValueError, match="unknown ERASE parameter"):
+        build_selector("erase-random:gamma=0.1", 4, POOL, emb, seed=0)

@@ -13,6 +13,7 @@ from task_files import (
 )
 
 from langchain_erase.errors import ERASEError, InvalidParameterError
+from langchain_erase.evaluation.runner import expand_tasks
 from langchain_erase.evaluation.tasks import (
     DEFAULT_DATA_DIR,
     TaskFormatError,
@@ -197,3 +198,21 @@ def test_default_data_dir_does_not_depend_on_the_working_directory(
     assert DEFAULT_DATA_DIR.is_absolute()
     monkeypatch.chdir(tmp_path)
     assert load_task("sentiment").name == "sentiment"
+
+
+@pytest.mark.parametrize("name", ["cause_and_effect", "common_concept", "translation_en-de"])
+def test_instruction_induction_tasks_without_input_output_or_with_alternatives(name: str) -> None:
+    task = load_task(name)
+    assert all(e.input and e.output and e.output == e.answers[0] for e in task.examples)
+    if name == "cause_and_effect":
+        first = task.examples[0]  # cause "It started raining." shown with its effect
+        assert first.output == "It started raining." and first.input.startswith("Sentence 1: ")
+        orders = {e.input.startswith(f"Sentence 1: {e.output}") for e in task.examples}
+        assert orders == {True, False}
+    else:
+        assert any(len(e.answers) > 1 for e in task.examples)
+
+
+def test_every_shared_task_loads() -> None:
+    for name in expand_tasks(["all"], DEFAULT_DATA_DIR):
+        assert load_task(name).examples

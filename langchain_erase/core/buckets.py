@@ -27,7 +27,7 @@ __all__ = [
     "similarity_slack",
 ]
 
-SelectionMode = Literal["random", "centroid", "similar"]
+SelectionMode = Literal["random", "centroid", "similar", "fixed"]
 
 #: `similar` mode: keyed-sample cells per bucket, cells probed per query, and the bucket
 #: size below which a bucket is scanned exactly instead (measured: docs/benchmarks.md).
@@ -68,6 +68,7 @@ class BucketIndex:
         self._query_threads = threads
         self._seed = seed
         self._members: list[SortedList] = [SortedList() for _ in range(n_buckets)]
+        # centroid mode: (distance to the center, id); fixed mode: (keyed hash, id).
         self._by_center: list[SortedList] = [SortedList() for _ in range(n_buckets)]
         salt = keyed_hash64(seed, "cells")
         self._blocks = (
@@ -137,9 +138,15 @@ class BucketIndex:
             index._members[b] = SortedList(ids[r] for r in rows)
             if mode == "centroid":
                 index._by_center[b] = SortedList((int(center_distances[r]), ids[r]) for r in rows)
+            elif mode == "fixed":
+                index._by_center[b] = SortedList(index._fixed_key(ids[r]) for r in rows)
             elif mode == "similar":
                 index._blocks[b].build([ids[r] for r in rows], hashes[rows], matrix[rows])
         return index
+
+    def _fixed_key(self, example_id: str) -> tuple[int, str]:
+        """Fixed mode's rank of a member: a keyed hash of (seed, "fixed", id), ties by id."""
+        return (keyed_hash64(self._seed, "fixed", example_id), example_id)
 
     def add(
         self, example_id: str, bucket: int, center_distance: int, vector: npt.NDArray[np.float32]
@@ -147,6 +154,8 @@ class BucketIndex:
         self._members[bucket].add(example_id)
         if self.mode == "centroid":
             self._by_center[bucket].add((center_distance, example_id))
+        elif self.mode == "fixed":
+            self._by_center[bucket].add(self._fixed_key(example_id))
         elif self.mode == "similar":
             self._blocks[bucket].add(example_id, self._id_hash(example_id), vector)
 
@@ -154,6 +163,8 @@ class BucketIndex:
         self._members[bucket].remove(example_id)
         if self.mode == "centroid":
             self._by_center[bucket].remove((center_distance, example_id))
+        elif self.mode == "fixed":
+            self._by_center[bucket].remove(self._fixed_key(example_id))
         elif self.mode == "similar":
             self._blocks[bucket].remove(example_id, self._id_hash(example_id))
 

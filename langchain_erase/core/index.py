@@ -48,8 +48,15 @@ __all__ = [
 
 #: "random", "centroid" and "similar" pick one example per cluster (the bucket modes);
 #: "knn" and "mmr" pick k examples among all members (exact, see `core.neighbors`).
-SelectionMode = Literal["random", "centroid", "similar", "knn", "mmr"]
-SELECTION_MODES: tuple[SelectionMode, ...] = ("random", "centroid", "similar", "knn", "mmr")
+SelectionMode = Literal["random", "centroid", "similar", "fixed", "knn", "mmr"]
+SELECTION_MODES: tuple[SelectionMode, ...] = (
+    "random",
+    "centroid",
+    "similar",
+    "fixed",
+    "knn",
+    "mmr",
+)
 #: LangChain's defaults (`MaxMarginalRelevanceExampleSelector`, `max_marginal_relevance_search`).
 DEFAULT_FETCH_K = 20
 DEFAULT_LAMBDA_MULT = 0.5
@@ -105,7 +112,7 @@ class ERASEIndex:
         # knn and mmr keep the clustering (receipts, digest and verify are the same in
         # every mode) and its plain member sets; the bucket modes pick from the buckets.
         self._bucket_mode: BucketMode = "random"
-        if selection == "centroid" or selection == "similar":
+        if selection in ("centroid", "similar", "fixed"):
             self._bucket_mode = selection
         #: Incremented by every change (before it starts): callers tell from it whether a
         #: failed operation may have left a partial change.
@@ -123,7 +130,7 @@ class ERASEIndex:
         self._vectors: dict[str, npt.NDArray[np.float32]] = {}
         self._tags: dict[str, npt.NDArray[np.uint64]] = {}
         self._members_acc = np.zeros(4, dtype=np.uint64)
-        self._buckets = BucketIndex(0, self._bucket_mode, 0)
+        self._buckets = BucketIndex(0, self._bucket_mode, 0, seed=self.params.seed)
         self._neighbors: NeighborIndex | None = None
 
     def __len__(self) -> int:
@@ -495,4 +502,5 @@ class ERASEIndex:
             labels,
             distances,
             [self._vectors[i] for i in ids],
+            seed=self.params.seed,
         )

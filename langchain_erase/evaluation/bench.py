@@ -111,6 +111,15 @@ def deletion_scaling(
             selection="centroid",
         )
         fit_seconds = time.perf_counter() - start
+        fixed = ERASEExampleSelector.from_examples(
+            pool,
+            embeddings,
+            k=config.k,
+            seed=config.seed,
+            input_keys=["input"],
+            ids=ids,
+            selection="fixed",
+        )
         knn = SemanticSimilarityExampleSelector.from_examples(
             pool, embeddings, FAISS, k=config.k, input_keys=["input"], ids=ids
         )
@@ -118,14 +127,16 @@ def deletion_scaling(
         sisa = SISAEnsemble(config.sisa, [d["output"] for d in pool])
         sisa.fit(ids, x, [d["output"] for d in pool])
         victims = [ids[i] for i in rng.choice(n, size=min(config.deletions, n - 1), replace=False)]
-        erase_s, knn_s, sisa_s, refits, prefix_changes = [], [], [], 0, 0
+        erase_s, knn_s, sisa_s, refits, prefix_changes, fixed_changes = [], [], [], 0, 0, 0
         probe = {"input": pool[0]["input"]}
         for victim in victims:
-            before = erase.select_examples(probe)
+            before, fixed_before = erase.select_examples(probe), fixed.select_examples(probe)
             receipt = erase.delete_example(victim)
             erase_s.append(receipt.seconds)
             refits += receipt.refit
             prefix_changes += erase.select_examples(probe) != before
+            fixed.delete_example(victim)
+            fixed_changes += fixed.select_examples(probe) != fixed_before
             start = time.perf_counter()
             knn.vectorstore.delete([victim])
             knn_s.append(time.perf_counter() - start)
@@ -137,6 +148,7 @@ def deletion_scaling(
                 "erase_delete_seconds": _stats(erase_s),
                 "erase_refit_rate": refits / len(victims),
                 "erase_prefix_change_rate": prefix_changes / len(victims),
+                "fixed_prefix_change_rate": fixed_changes / len(victims),
                 "refit_from_scratch_seconds": fit_seconds,
                 "faiss_knn_delete_seconds": _stats(knn_s),
                 "sisa_delete_seconds": _stats(sisa_s),
@@ -246,6 +258,7 @@ def _cost_inputs(
             deletion_seconds=scaling["erase_delete_seconds"]["mean"],
             refit_probability=scaling["erase_refit_rate"],
             prefix_invalidation_probability=scaling["erase_prefix_change_rate"],
+            fixed_prefix_invalidation_probability=scaling["fixed_prefix_change_rate"],
             fit_seconds=scaling["refit_from_scratch_seconds"],
         ),
         sisa=SISAMeasurement(
@@ -283,9 +296,9 @@ def _markdown(results: dict[str, Any]) -> str:
         "",
         "### Deletion cost vs n (seconds per deletion, mean / p95)",
         "",
-        "| n | ERASE delete | ERASE refit rate | prefix changed | refit from scratch "
-        "| FAISS kNN delete | SISA delete |",
-        "|---|---|---|---|---|---|---|",
+        "| n | ERASE delete | ERASE refit rate | centroid prefix changed "
+        "| fixed prefix changed | refit from scratch | FAISS kNN delete | SISA delete |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results["scaling"]:
         e, f, s = (
@@ -295,7 +308,8 @@ def _markdown(results: dict[str, Any]) -> str:
         )
         lines.append(
             f"| {r['n']} | {_fmt(e['mean'])} / {_fmt(e['p95'])} | {r['erase_refit_rate']:.0%} "
-            f"| {r['erase_prefix_change_rate']:.0%} | {_fmt(r['refit_from_scratch_seconds'])} "
+            f"| {r['erase_prefix_change_rate']:.0%} | {r['fixed_prefix_change_rate']:.0%} "
+            f"| {_fmt(r['refit_from_scratch_seconds'])} "
             f"| {_fmt(f['mean'])} / {_fmt(f['p95'])} | {_fmt(s['mean'])} / {_fmt(s['p95'])} |"
         )
     k, seed = results["config"]["k"], results["config"]["seed"]
@@ -444,7 +458,7 @@ def run_bench(
                 tokens_per_example=tokens_per_example,
                 shards=config.sisa.shards,
                 slices=config.sisa.slices,
-                prefix_invalidation_probability=inputs.icl.prefix_invalidation_probability,
+                prefix_invalidation_probability=inputs.icl.prefix_invalidation_probability or 0.0,
             )
         ).model_dump()
         for p in PROJECTED_PARAMETERS

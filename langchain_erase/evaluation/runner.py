@@ -2,7 +2,8 @@
 
 Compared per task and seed: zero-shot; k random demonstrations; LangChain's
 `SemanticSimilarityExampleSelector` (kNN) and `MaxMarginalRelevanceExampleSelector` on a
-langchain-community FAISS store; ERASE in its `random`, `centroid` and `similar` modes; each
+langchain-community FAISS store; ERASE in its `random`, `centroid`, `similar` and `fixed`
+modes; Auto-CoT (`acot`: full-dimensional k-means, the member nearest each center); each
 for every k. One result line per scored query is appended to a JSONL cache keyed by model,
 task, seed and a digest of the demonstration pool, so an interrupted run resumes where it
 stopped. Accuracies get 95% bootstrap intervals over the scored queries (pooled over seeds).
@@ -45,7 +46,9 @@ __all__ = [
     "ResultCache",
     "bootstrap_interval",
     "build_selector",
+    "erase_variant",
     "evaluate_split",
+    "expand_tasks",
     "run_eval",
     "summarize",
     "write_reports",
@@ -61,6 +64,8 @@ SELECTOR_NAMES = (
     "erase-similar",
     "erase-knn",
     "erase-mmr",
+    "erase-fixed",
+    "acot",
 )
 DEFAULT_TASKS = ("sentiment", "singular_to_plural", "first_word_letter")
 _ERASE_MODES: dict[str, SelectionMode] = {
@@ -69,6 +74,7 @@ _ERASE_MODES: dict[str, SelectionMode] = {
     "erase-similar": "similar",
     "erase-knn": "knn",
     "erase-mmr": "mmr",
+    "erase-fixed": "fixed",
 }
 
 Demonstrations = Callable[[Example], list[dict[str, str]]]
@@ -191,6 +197,26 @@ def _random_demonstrations(pool: Sequence[dict[str, str]], k: int, seed: int) ->
     return select
 
 
+def erase_variant(mode: str, p: int, epsilon: float) -> str:
+    """The selector name of ERASE in `mode` with projection size p and lattice step epsilon
+    (for ablations), e.g. `erase-random:p=16:epsilon=0.5`."""
+    return f"erase-{mode}:p={p}:epsilon={epsilon:g}"
+
+
+def _erase_parameters(params: str) -> dict[str, Any]:
+    """`p=16:epsilon=0.5` -> {"p": 16, "epsilon": 0.5}; only these two are accepted."""
+    out: dict[str, Any] = {}
+    for item in filter(None, params.split(":")):
+        key, _, value = item.partition("=")
+        if key == "p":
+            out["p"] = int(value)
+        elif key == "epsilon":
+            out["epsilon"] = float(value)
+        else:
+            raise ValueError(f"unknown ERASE parameter {key!r} (p and epsilon are accepted)")
+    return out
+
+
 def build_selector(
     name: str, k: int, pool: Sequence[dict[str, str]], embeddings: Embeddings, seed: int
 ) -> Demonstrations:
@@ -213,7 +239,8 @@ def build_selector(
         )
         lc = cls.from_examples(list(pool), embeddings, FAISS, k=k, input_keys=["input"])
         return lambda query: lc.select_examples({"input": query.input})
-    if name in _ERASE_MODES:
+    base, _, params = name.partition(":")
+    if base in _ERASE_MODES:
         from langchain_erase import ERASEExampleSelector
 
         erase = ERASEExampleSelector.from_examples(
@@ -223,9 +250,15 @@ def build_selector(
             seed=seed,
             input_keys=["input"],
             ids=[d["id"] for d in pool],
-            selection=_ERASE_MODES[name],
+            selection=_ERASE_MODES[base],
+            **_erase_parameters(params),
         )
         return lambda query: erase.select_examples({"input": query.input})
+    if name == "acot":
+        from langchain_erase.evaluation.baselines import acot_demonstrations
+
+        demos = acot_demonstrations(pool, k, embeddings, seed)
+        return lambda query: list(demos)
     raise ValueError(f"unknown selector {name!r}; choose from {SELECTOR_NAMES}")
 
 
@@ -369,7 +402,7 @@ def _markdown(results: dict[str, Any]) -> str:
         f"{load['end'][0]:.1f} at end.",
         "",
     ]
-    for task in results["config"]["tasks"]:
+    for task in dict.fromkeys(r["task"] for r in rows):
         task_rows = [r for r in rows if r["task"] == task]
         if not task_rows:
             continue
@@ -392,6 +425,8 @@ def _markdown(results: dict[str, Any]) -> str:
                 name = "zero-shot (k=0)"
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
+    if "aggregate" in results:
+        lines += _aggregate_markdown(results["aggregate"], results["config"]["selectors"])
     return "\n".join(lines)
 
 
@@ -401,9 +436,13 @@ def _plot(results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tasks = [t for t in results["config"]["tasks"] if any(r["task"] == t for r in results["rows"])]
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), squeeze=False)
-    for ax, task in zip(axes[0], tasks, strict=True):
+    tasks = list(dict.fromkeys(r["task"] for r in results["rows"]))
+    cols = min(4, len(tasks))
+    rows_n = -(-len(tasks) // cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4.2 * cols, 3.4 * rows_n), squeeze=False)
+    for ax in axes.flat[len(tasks) :]:
+        ax.set_visible(False)
+    for ax, task in zip(axes.flat, tasks, strict=False):
         rows = [r for r in results["rows"] if r["task"] == task]
         names = [n for n in results["config"]["selectors"] if n != "zero-shot"]
         for i, name in enumerate(names):
@@ -423,7 +462,7 @@ def _plot(results: dict[str, Any], path: Path) -> None:
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(task, fontsize=10)
     axes[0][0].set_ylabel("accuracy (95% CI)")
-    axes[0][-1].legend(fontsize=7, loc="lower right")
+    axes.flat[len(tasks) - 1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
@@ -437,6 +476,95 @@ def write_reports(results: dict[str, Any], out_dir: Path) -> list[Path]:
     paths[1].write_text(_markdown(results), encoding="utf-8")
     _plot(results, paths[2])
     return paths
+
+
+TASK_GROUPS = ("all", "instruction_induction", "bbii")
+
+
+def expand_tasks(names: Sequence[str], data_dir: Path) -> tuple[str, ...]:
+    """Task names with the groups `instruction_induction`, `bbii` and `all` (both) replaced
+    by every task found in `data_dir` for them, sorted; duplicates dropped.
+
+    Args:
+        names: task names, paths or group names.
+        data_dir: the datasets folder holding `instruction_induction/` and `bbii/`.
+
+    Returns:
+        The task names or paths to run, in order.
+    """
+    out: list[str] = []
+    for name in names:
+        if name not in TASK_GROUPS:
+            found = [name]
+        else:
+            found = []
+            if name in ("all", "instruction_induction"):
+                ii = data_dir / "instruction_induction"
+                found += sorted(d.name for d in ii.iterdir() if d.is_dir()) if ii.is_dir() else []
+            if name in ("all", "bbii"):
+                bb = data_dir / "bbii"
+                found += sorted(f.stem for f in bb.glob("*.json")) if bb.is_dir() else []
+        out += [f for f in found if f not in out]
+    return tuple(out)
+
+
+def _aggregate(
+    records: dict[tuple[str, int], list[Record]], splits: Sequence[Split], config: EvalConfig
+) -> dict[str, Any]:
+    """Across-task summary at k = 4 (or the largest k run), zero-shot included."""
+    from langchain_erase.evaluation.aggregate import aggregate, random_score
+
+    k = 4 if 4 in config.ks else max(config.ks)
+    correct: dict[tuple[str, str], list[bool]] = {}
+    for split in splits:
+        for r in records[(split.task.name, split.seed)]:
+            if r.k == k or r.selector == "zero-shot":
+                correct.setdefault((split.task.name, r.selector), []).append(r.correct)
+    randoms = {s.task.name: random_score(s) for s in splits}
+    return {"k": k, **aggregate(correct, randoms, "zero-shot", config.bootstrap)}
+
+
+def _aggregate_markdown(agg: dict[str, Any], selectors: Sequence[str]) -> list[str]:
+    names = [s for s in selectors if any(s in t["selectors"] for t in agg["tasks"].values())]
+    lines = [
+        f"## All tasks, k = {agg['k']} (zero-shot k = 0)",
+        "",
+        f"Rule: {agg['rule']}. Cells: accuracy % [95% CI]; multiple-choice tasks also show "
+        "BIG-bench's normalized score (100 (acc - random) / (100% - random)) after the slash.",
+        "",
+        "| task | signal | random | " + " | ".join(names) + " |",
+        "|---" * (3 + len(names)) + "|",
+    ]
+    for task, t in agg["tasks"].items():
+        cells = []
+        for name in names:
+            r = t["selectors"].get(name)
+            if r is None:
+                cells.append("–")
+                continue
+            cell = f"{100 * r['accuracy']:.0f} [{100 * r['ci95'][0]:.0f}, {100 * r['ci95'][1]:.0f}]"
+            if "normalized" in r:
+                cell += f" / {r['normalized']:.0f}"
+            cells.append(cell)
+        rnd = "–" if t["random_score"] is None else f"{100 * t['random_score']:.0f}"
+        lines.append(
+            f"| {task} | {'yes' if t['icl_signal'] else 'no'} | {rnd} | " + " | ".join(cells) + " |"
+        )
+    for key, title in (("overall", "every task"), ("signal", "tasks with an ICL signal")):
+        part = agg[key]
+        lines += [
+            "",
+            f"### Mean over {title} ({len(part['tasks'])}: {', '.join(part['tasks']) or 'none'})",
+            "",
+            "| selector | mean accuracy % [95% CI] | mean rank |",
+            "|---|---|---|",
+        ]
+        for name, r in sorted(part["selectors"].items(), key=lambda kv: kv[1]["mean_rank"]):
+            lines.append(
+                f"| {name} | {100 * r['mean_accuracy']:.1f} [{100 * r['ci95'][0]:.1f}, "
+                f"{100 * r['ci95'][1]:.1f}] | {r['mean_rank']:.2f} |"
+            )
+    return [*lines, ""]
 
 
 def _model_tag(model: str) -> str:
@@ -471,7 +599,7 @@ def run_eval(
         )
     started, load_before = time.time(), os.getloadavg()
     splits, records, baselines = [], {}, {}
-    for task_name in config.tasks:
+    for task_name in expand_tasks(config.tasks, config.data_dir):
         task = load_task(task_name, config.data_dir)
         for seed in config.seeds:
             split = split_task(task, seed, limit=config.limit)
@@ -492,6 +620,7 @@ def run_eval(
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
         "baselines": baselines,
         "rows": summarize(records, splits, config.bootstrap),
+        "aggregate": _aggregate(records, splits, config),
         "splits": [s.record() for s in splits],
         "wall_seconds": time.time() - started,
         "load_average": {"start": load_before, "end": os.getloadavg(), "cpus": os.cpu_count()},

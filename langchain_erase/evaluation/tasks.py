@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from langchain_erase.core.hashing import keyed_hash64
 from langchain_erase.errors import ERASEError, InvalidParameterError
 
 __all__ = [
@@ -201,11 +202,36 @@ def _ii_examples(path: Path, id_prefix: str) -> list[Example]:
     for key, ex in raw.items():
         if not isinstance(ex, dict):
             raise TaskFormatError(f"{path} example {key} is not an object")
-        text, output = ex.get("input"), ex.get("output")
+        text, output, answers = _ii_fields(ex, f"{id_prefix}{key}")
         if not isinstance(text, str) or not isinstance(output, str):
             raise TaskFormatError(f"{path} example {key} lacks string input/output")
-        out.append(Example(f"{id_prefix}{key}", text, output, (output,)))
+        out.append(Example(f"{id_prefix}{key}", text, output, answers))
     return out
+
+
+#: Further accepted answers some instruction-induction tasks list beside `output`.
+_II_ALTERNATIVES = ("possible_translations", "possible_outputs", "all_common_concepts")
+
+
+def _ii_fields(ex: dict[str, Any], example_id: str) -> tuple[Any, Any, tuple[str, ...]]:
+    """Input, output and accepted answers of one instruction-induction example. Two tasks
+    store no input/output; they are built as in the instruction-induction prompts:
+    `cause_and_effect` shows both sentences (in an order keyed by the id) and expects the
+    cause; `common_concept` lists the items and expects the concept."""
+    text, output = ex.get("input"), ex.get("output")
+    if text is None and isinstance(ex.get("cause"), str) and isinstance(ex.get("effect"), str):
+        pair = [ex["cause"], ex["effect"]]
+        if keyed_hash64(0, "cause-order", example_id) % 2:
+            pair.reverse()
+        text, output = f"Sentence 1: {pair[0]} Sentence 2: {pair[1]}", ex["cause"]
+    elif text is None and isinstance(ex.get("items"), list):
+        text, output = ", ".join(str(i) for i in ex["items"]), ex.get("concept")
+    answers = [output] if isinstance(output, str) else []
+    for field in _II_ALTERNATIVES:
+        extra = ex.get(field)
+        if isinstance(extra, list):
+            answers += [a for a in extra if isinstance(a, str) and a not in answers]
+    return text, output, tuple(answers)
 
 
 def load_instruction_induction_task(directory: Path) -> Task:
