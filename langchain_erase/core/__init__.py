@@ -1,8 +1,10 @@
 """The pure algorithm core of ERASE: no LangChain import anywhere below this package.
 
 `projection` turns stored embeddings into exact fixed-point coordinates, `qkmeans` clusters
-them with quantized k-means whose deletion and insertion checks are exact, and `buckets`
-holds the per-cluster indexes that pick one demonstration per cluster.
+them with quantized k-means whose deletion and insertion checks are exact (seeding races
+decided exactly by `race`), and `buckets` holds the per-cluster indexes that pick one
+demonstration per cluster (`cells`: the sublinear `similar` search; `threads`: the
+per-query thread limit).
 """
 
 from langchain_erase.core.buckets import BucketIndex
