@@ -7,8 +7,9 @@ Three runs (each prints JSON lines and a markdown table):
   renormalized. Queries are pool inputs with fresh noise of the same norm.
 - `deletions`: refit rate, mean and p99 deletion cost and the speed-up over refitting, per n,
   on n inputs drawn from the de-duplicated pool (no tiling).
-- `threads`: `similar` select p50/p99 over `--threads-n` examples alone and with 4 concurrent
-  callers, with one BLAS thread per query and with the process default.
+- `threads`: `similar` select p50/p99 over `--threads-n` examples (the pool, tiled as above
+  if smaller) alone and with 4 concurrent callers, with one BLAS thread per query and with
+  the process default.
 
 Usage:  nice python benchmarks/bench_scale.py similar --n 1000000
         nice python benchmarks/bench_scale.py deletions
@@ -194,11 +195,9 @@ def run_deletions(args: argparse.Namespace) -> list[dict[str, Any]]:
 def run_threads(args: argparse.Namespace) -> list[dict[str, Any]]:
     _, pool = load()
     pool = normalize_rows(pool)
-    n = min(args.threads_n, len(pool))
-    rng = np.random.default_rng(5)
-    chosen = rng.choice(len(pool), n, replace=False)
+    n = args.threads_n
     ids = [f"x{i:08d}" for i in range(n)]
-    sel = selector(pool[chosen], ids, k=args.k, selection="similar")
+    sel = selector(tiled(pool, n, args.noise, seed=5), ids, k=args.k, selection="similar")
     queries = [{"input": f"doc {i}"} for i in range(args.queries)]
     rows = []
     for limit in (1, None):

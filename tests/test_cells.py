@@ -102,3 +102,31 @@ def test_bucket_index_keeps_the_only_copy_and_zeroes_it_on_removal() -> None:
     index.remove("m7", 0, 0)
     stored = b"".join(block.matrix.tobytes() for block in index.vector_blocks())
     assert vectors[7].tobytes() not in stored
+
+
+def test_bucket_index_in_cell_mode_follows_deletions_and_insertions_exactly() -> None:
+    rng = np.random.default_rng(6)
+    base = normalize_rows(rng.standard_normal((15, DIM)))
+    vectors = base[rng.integers(0, 15, 120)]  # duplicates: tied scores
+    ids = [f"m{i:03d}" for i in range(120)]
+    labels = (np.arange(120) % 2).astype(np.int64)
+    options = {"seed": 3, "cells": 5, "nprobe": 2, "exact_below": 20}
+
+    def built(alive: list[int]) -> BucketIndex:
+        chosen = [ids[i] for i in alive]
+        return BucketIndex.build(
+            2, "similar", DIM, chosen, labels[alive], labels[alive], vectors[alive],
+            id_hashes=id_hash64(3, chosen), **options,
+        )  # fmt: skip
+
+    index = built(list(range(120)))
+    alive = list(range(120))
+    queries = [*base, *normalize_rows(rng.standard_normal((5, DIM)))]
+    for step, victim in enumerate(rng.permutation(120)[:90].tolist()):
+        index.remove(ids[victim], int(labels[victim]), 0)
+        alive.remove(victim)
+        if step % 3 == 0:  # and put one back now and then
+            index.add(ids[victim], int(labels[victim]), 0, vectors[victim])
+            alive.append(victim)
+        fresh_index = built(sorted(alive))
+        assert [index.pick(0, q) for q in queries] == [fresh_index.pick(0, q) for q in queries]

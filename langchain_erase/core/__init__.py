@@ -1,9 +1,11 @@
 """The pure algorithm core of ERASE: no LangChain import anywhere below this package.
 
 `projection` turns stored embeddings into exact fixed-point coordinates, `qkmeans` clusters
-them with quantized k-means whose deletion and insertion checks are exact, and `buckets`
-holds the per-cluster indexes that pick one demonstration per cluster; `index.ERASEIndex`
-owns all of them for one example set (rows in, rows out, exact single changes).
+them with quantized k-means whose deletion and insertion checks are exact (seeding races
+decided exactly by `race`), and `buckets` holds the per-cluster indexes that pick one
+demonstration per cluster (`cells`: the sublinear `similar` search; `threads`: the
+per-query thread limit); `index.ERASEIndex` owns all of them for one example set (rows in,
+rows out, exact single changes).
 """
 
 from langchain_erase.core.buckets import BucketIndex

@@ -31,8 +31,8 @@ SelectionMode = Literal["random", "centroid", "similar", "fixed"]
 
 #: `similar` mode: keyed-sample cells per bucket, cells probed per query, and the bucket
 #: size below which a bucket is scanned exactly instead (measured: docs/benchmarks.md).
-DEFAULT_CELLS = 512
-DEFAULT_NPROBE = 24
+DEFAULT_CELLS = 1024
+DEFAULT_NPROBE = 64
 DEFAULT_EXACT_BELOW = 16384
 
 

@@ -5,10 +5,9 @@ weight; the smallest key wins (k-means++ seeding samples with probability propor
 this way). u comes from a 64-bit hash h as the dyadic rational (2 * (h >> 12) + 1) / 2**53
 (`hashing.uniform_open01`), so a key is a mathematically defined real number. Its float64
 value is not: `np.log` takes a CPU-dependent SIMD path whose last bits differ between
-machines. So floats only *screen*:
-any candidate whose float key is within a relative `SCREEN_MARGIN` of the float minimum is
-compared exactly, with correctly rounded `decimal` logarithms and interval bounds, raising
-the precision until the intervals separate.
+machines. So floats only *screen*: any candidate whose float key is within a relative
+`SCREEN_MARGIN` of the float minimum is compared exactly, with correctly rounded `decimal`
+logarithms and interval bounds, raising the precision until the intervals separate.
 
 Two keys are equal only when their draws are identical: u_a**w_b = u_b**w_a with odd
 numerators over powers of two forces w_a = w_b and u_a = u_b. Such ties (and only those) go
