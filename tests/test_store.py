@@ -25,7 +25,7 @@ from langchain_erase.errors import (
     UnknownExampleError,
 )
 from langchain_erase.example_selectors import ERASEExampleSelector, default_example_id
-from langchain_erase.storage import id_key
+from langchain_erase.storage.base import id_key
 from langchain_erase.storage.sqlite import _Txn
 
 PARAMS: dict[str, Any] = {"k": 3, "seed": 7}

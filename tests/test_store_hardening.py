@@ -29,7 +29,7 @@ from langchain_erase import (
     StoreUnavailableError,
     UnknownExampleError,
 )
-from langchain_erase.storage import id_key
+from langchain_erase.storage.base import id_key
 from langchain_erase.storage.sqlite import ERASURE_BOUND_S, _Txn
 
 PARAMS: dict[str, Any] = {"k": 3, "seed": 7}
