@@ -12,15 +12,19 @@ from langchain_erase.storage.sqlite import SqliteBackend
 
 __all__ = [
     "DIM",
+    "PARAMS",
     "FaultyEmbeddings",
     "examples",
     "fake",
     "frozen",
+    "opened",
     "store_bytes",
     "stored_digest",
 ]
 
 DIM = 16
+#: Selector parameters of the store tests.
+PARAMS: dict[str, Any] = {"k": 3, "seed": 7}
 
 
 def fake(size: int = DIM) -> DeterministicFakeEmbedding:
@@ -30,6 +34,15 @@ def fake(size: int = DIM) -> DeterministicFakeEmbedding:
 def examples(n: int, tag: str = "ex") -> list[dict[str, str]]:
     """Examples with unique, searchable texts (`<tag-0007>` cannot be a prefix of another)."""
     return [{"input": f"<{tag}-{i:04d}> some words", "output": f"label {i % 3}"} for i in range(n)]
+
+
+def opened(path: Path, n: int, **params: Any) -> ERASEExampleSelector:
+    """The store at `path` opened with `PARAMS` (overridden by `params`), with `n` examples
+    added."""
+    selector = ERASEExampleSelector.open(path, fake(), **{**PARAMS, **params})
+    if n:
+        selector.add_examples(examples(n))
+    return selector
 
 
 def frozen(selector: ERASEExampleSelector) -> tuple[Any, ...]:
