@@ -16,34 +16,24 @@ the models. Run:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import queue
 import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from langchain_erase.llms import local_llm
 from langchain_erase.local_models import LocalLlamaCpp
 
 __all__ = ["main"]
 
-_EXAMPLES = [
-    ("I loved every minute of this film.", "positive"),
-    ("A dull, boring waste of two hours.", "negative"),
-    ("The acting was superb and the story moving.", "positive"),
-    ("Terrible plot and awful dialogue.", "negative"),
-]
-_QUERIES = [
-    "A delightful film with a clever script.",
-    "I walked out after twenty minutes.",
-    "The soundtrack alone is worth the ticket.",
-    "Flat characters and a predictable ending.",
-    "One of the best movies of the year.",
-    "Painfully slow and badly acted.",
-    "Charming, funny and beautifully shot.",
-    "A confusing mess from start to finish.",
-]
+# Few-shot sentiment requests, shared with integration_tests/test_concurrent_llms.py.
+_REVIEWS = json.loads((Path(__file__).with_name("reviews.json")).read_text())
+_EXAMPLES: list[list[str]] = _REVIEWS["examples"]
+_QUERIES: list[str] = _REVIEWS["queries"]
 
 
 def _prompt(query: str) -> str:

@@ -9,6 +9,7 @@ test_concurrent_llms.py``) to run the workload in the foreground.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -22,20 +23,10 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[1]
 N_REQUESTS = 8
-REVIEWS = [
-    "A delightful film with a clever script.",
-    "I walked out after twenty minutes.",
-    "The soundtrack alone is worth the ticket.",
-    "Flat characters and a predictable ending.",
-    "One of the best movies of the year.",
-    "Painfully slow and badly acted.",
-    "Charming, funny and beautifully shot.",
-    "A confusing mess from start to finish.",
-]
-PREFIX = (
-    "Review: I loved every minute of this film.\nSentiment: positive\n\n"
-    "Review: A dull, boring waste of two hours.\nSentiment: negative\n\n"
-)
+# The requests of benchmarks/bench_concurrency.py, with its first two examples as shots.
+_WORKLOAD = json.loads((ROOT / "benchmarks" / "reviews.json").read_text())
+REVIEWS: list[str] = _WORKLOAD["queries"]
+PREFIX = "".join(f"Review: {r}\nSentiment: {s}\n\n" for r, s in _WORKLOAD["examples"][:2])
 
 
 def _prompts() -> list[str]:

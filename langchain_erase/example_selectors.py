@@ -64,14 +64,14 @@ from langchain_erase.receipts import DeletionReceipt
 from langchain_erase.replica import Replica, logger
 from langchain_erase.retrievers import ERASERetriever
 from langchain_erase.selections import SelectedExample, checked_limit
-from langchain_erase.storage import StoreHeader, WriteTxn, open_backend
-from langchain_erase.storage.base import ChangeNotifier, id_key
+from langchain_erase.storage import open_backend
+from langchain_erase.storage.base import ChangeNotifier, StoreHeader, WriteTxn, id_key
 from langchain_erase.storage.snapshot import Snapshot, read_snapshot, write_snapshot
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
-    from langchain_erase.storage import StorageBackend
+    from langchain_erase.storage.base import StorageBackend
 
 __all__ = [
     "DEFAULT_EPSILON",

@@ -17,12 +17,12 @@ plugin uses of it.
 from __future__ import annotations
 
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import LangSmithParams
+from langchain_core.language_models import BaseLanguageModel, LangSmithParams
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult, GenerationChunk
 
@@ -44,20 +44,57 @@ PROVIDER = "llamacpp"
 """``ls_provider`` reported to LangChain tracing."""
 
 
-def _ls_params(params: LangSmithParams, model_path: str) -> LangSmithParams:
-    """Name the provider conventionally (the default derives it from the class name), and the
-    model by its GGUF file when no ``model_name`` was given."""
-    params["ls_provider"] = PROVIDER
-    if not params.get("ls_model_name"):
-        params["ls_model_name"] = Path(model_path).stem
-    return params
+_T = TypeVar("_T")
 
 
-class LocalLlamaCpp(LlamaCpp):
-    """``LlamaCpp`` whose calls on its llama.cpp context are serialized by the context lock."""
+async def _call_in_own_thread(
+    run_manager: AsyncCallbackManagerForLLMRun | None,
+    call: Callable[[CallbackManagerForLLMRun | None], _T],
+) -> _T:
+    """Run a sync model call on a thread of its own, with the sync form of the callbacks."""
+    sync = run_manager.get_sync() if run_manager else None
+    return await run_in_own_thread(lambda: call(sync))
+
+
+async def _stream_in_own_thread(
+    run_manager: AsyncCallbackManagerForLLMRun | None,
+    stream: Callable[[CallbackManagerForLLMRun | None], Iterator[_T]],
+) -> AsyncIterator[_T]:
+    """Generate a sync model stream on a thread of its own, with the sync form of the callbacks."""
+    sync = run_manager.get_sync() if run_manager else None
+    async for chunk in stream_in_own_thread(lambda: stream(sync)):
+        yield chunk
+
+
+class _LocalModel(BaseLanguageModel[Any]):
+    """What both wrappers add to LangChain tracing: the conventional provider name and the
+    model name."""
+
+    if TYPE_CHECKING:  # a field of both llama.cpp wrappers; declared here for the type checker
+        model_path: str
 
     model_name: str = ""
     """Reported as ``ls_model_name`` (e.g. ``gemma-3-270m``); empty: the GGUF file's stem."""
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        """Tracing metadata: provider, model name, temperature, max tokens, stop.
+
+        Args:
+            stop: stop sequences of the call.
+            **kwargs: per-call parameters (``model`` overrides the model name).
+
+        Returns:
+            LangChain's standard ``ls_*`` parameters.
+        """
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = PROVIDER
+        if not params.get("ls_model_name"):
+            params["ls_model_name"] = Path(self.model_path).stem
+        return params
+
+
+class LocalLlamaCpp(_LocalModel, LlamaCpp):
+    """``LlamaCpp`` whose calls on its llama.cpp context are serialized by the context lock."""
 
     def _call(
         self,
@@ -91,17 +128,8 @@ class LocalLlamaCpp(LlamaCpp):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[GenerationChunk]:
-        """Stream the completion of ``prompt``, holding the context lock until it ends.
-
-        Args:
-            prompt: the formatted prompt.
-            stop: stop sequences.
-            run_manager: LangChain callbacks.
-            **kwargs: per-call llama.cpp sampling parameters.
-
-        Returns:
-            An iterator of generated chunks.
-        """
+        """``_call``'s completion streamed, holding the context lock until it ends (same
+        arguments); returns an iterator of generated chunks."""
         parent = super()._stream
         return locked_iterator(self.client, lambda: parent(prompt, stop, run_manager, **kwargs))
 
@@ -112,19 +140,11 @@ class LocalLlamaCpp(LlamaCpp):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> str:
-        """``_call`` on a thread of its own.
-
-        Args:
-            prompt: the formatted prompt.
-            stop: stop sequences.
-            run_manager: LangChain callbacks (called through their sync form).
-            **kwargs: per-call llama.cpp sampling parameters.
-
-        Returns:
-            The generated text.
-        """
-        sync = run_manager.get_sync() if run_manager else None
-        return await run_in_own_thread(lambda: self._call(prompt, stop, sync, **kwargs))
+        """``_call`` on a thread of its own (same arguments, callbacks called through their
+        sync form)."""
+        return await _call_in_own_thread(
+            run_manager, lambda sync: self._call(prompt, stop, sync, **kwargs)
+        )
 
     async def _astream(
         self,
@@ -133,39 +153,16 @@ class LocalLlamaCpp(LlamaCpp):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[GenerationChunk]:
-        """``_stream`` generated on a thread of its own.
-
-        Args:
-            prompt: the formatted prompt.
-            stop: stop sequences.
-            run_manager: LangChain callbacks (called through their sync form).
-            **kwargs: per-call llama.cpp sampling parameters.
-
-        Returns:
-            An async iterator of generated chunks.
-        """
-        sync = run_manager.get_sync() if run_manager else None
-        async for chunk in stream_in_own_thread(lambda: self._stream(prompt, stop, sync, **kwargs)):
+        """``_stream`` generated on a thread of its own (same arguments, callbacks called
+        through their sync form)."""
+        async for chunk in _stream_in_own_thread(
+            run_manager, lambda sync: self._stream(prompt, stop, sync, **kwargs)
+        ):
             yield chunk
 
-    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        """Tracing metadata: provider, model name, temperature, max tokens, stop.
 
-        Args:
-            stop: stop sequences of the call.
-            **kwargs: per-call parameters (``model`` overrides the model name).
-
-        Returns:
-            LangChain's standard ``ls_*`` parameters.
-        """
-        return _ls_params(super()._get_ls_params(stop=stop, **kwargs), self.model_path)
-
-
-class ChatLocalLlamaCpp(ChatLlamaCpp):
+class ChatLocalLlamaCpp(_LocalModel, ChatLlamaCpp):
     """``ChatLlamaCpp`` whose calls on its llama.cpp context are serialized by the context lock."""
-
-    model_name: str = ""
-    """Reported as ``ls_model_name`` (e.g. ``gemma-3-270m``); empty: the GGUF file's stem."""
 
     def _generate(
         self,
@@ -199,17 +196,8 @@ class ChatLocalLlamaCpp(ChatLlamaCpp):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        """Stream the answer, holding the context lock until it ends.
-
-        Args:
-            messages: the conversation.
-            stop: stop sequences.
-            run_manager: LangChain callbacks.
-            **kwargs: per-call llama.cpp parameters.
-
-        Returns:
-            An iterator of message chunks.
-        """
+        """``_generate``'s answer streamed, holding the context lock until it ends (same
+        arguments); returns an iterator of message chunks."""
         parent = super()._stream
         return locked_iterator(self.client, lambda: parent(messages, stop, run_manager, **kwargs))
 
@@ -220,19 +208,11 @@ class ChatLocalLlamaCpp(ChatLlamaCpp):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        """``_generate`` on a thread of its own.
-
-        Args:
-            messages: the conversation.
-            stop: stop sequences.
-            run_manager: LangChain callbacks (called through their sync form).
-            **kwargs: per-call llama.cpp parameters.
-
-        Returns:
-            The chat result.
-        """
-        sync = run_manager.get_sync() if run_manager else None
-        return await run_in_own_thread(lambda: self._generate(messages, stop, sync, **kwargs))
+        """``_generate`` on a thread of its own (same arguments, callbacks called through
+        their sync form)."""
+        return await _call_in_own_thread(
+            run_manager, lambda sync: self._generate(messages, stop, sync, **kwargs)
+        )
 
     async def _astream(
         self,
@@ -241,31 +221,9 @@ class ChatLocalLlamaCpp(ChatLlamaCpp):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        """``_stream`` generated on a thread of its own.
-
-        Args:
-            messages: the conversation.
-            stop: stop sequences.
-            run_manager: LangChain callbacks (called through their sync form).
-            **kwargs: per-call llama.cpp parameters.
-
-        Returns:
-            An async iterator of message chunks.
-        """
-        sync = run_manager.get_sync() if run_manager else None
-        async for chunk in stream_in_own_thread(
-            lambda: self._stream(messages, stop, sync, **kwargs)
+        """``_stream`` generated on a thread of its own (same arguments, callbacks called
+        through their sync form)."""
+        async for chunk in _stream_in_own_thread(
+            run_manager, lambda sync: self._stream(messages, stop, sync, **kwargs)
         ):
             yield chunk
-
-    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        """Tracing metadata: provider, model name, temperature, max tokens, stop.
-
-        Args:
-            stop: stop sequences of the call.
-            **kwargs: per-call parameters (``model`` overrides the model name).
-
-        Returns:
-            LangChain's standard ``ls_*`` parameters.
-        """
-        return _ls_params(super()._get_ls_params(stop=stop, **kwargs), self.model_path)

@@ -92,9 +92,15 @@ class ERASERetriever(BaseRetriever):
             )
         super().__init__(**kwargs)
 
-    def _variables(self, query: str) -> dict[str, str]:
+    def _request(self, query: str, k: int | None) -> tuple[dict[str, str], int | None]:
+        """The selector's input variables for `query` and the number of examples to select
+        (`k` if given, else the retriever's; the selector checks it)."""
         key = self.selector.input_keys[0] if self.selector.input_keys else "query"
-        return {key: query}
+        return {key: query}, self.k if k is None else k
+
+    def _documents(self, selected: Sequence[SelectedExample]) -> list[Document]:
+        """The selected examples as Documents, in selection order."""
+        return [selection_to_document(s, self.selector.input_keys) for s in selected]
 
     def _get_relevant_documents(
         self,
@@ -113,9 +119,8 @@ class ERASERetriever(BaseRetriever):
         Returns:
             One Document per selected example, in selection order.
         """
-        limit = self.k if k is None else k  # the selector checks it
-        selected = self.selector.select_with_ids(self._variables(query), k=limit)
-        return [selection_to_document(s, self.selector.input_keys) for s in selected]
+        variables, limit = self._request(query, k)
+        return self._documents(self.selector.select_with_ids(variables, k=limit))
 
     async def _aget_relevant_documents(
         self,
@@ -124,19 +129,10 @@ class ERASERetriever(BaseRetriever):
         run_manager: AsyncCallbackManagerForRetrieverRun,
         k: int | None = None,
     ) -> list[Document]:
-        """Async `_get_relevant_documents` (embedding runs in an executor thread).
-
-        Args:
-            query: The text to select demonstrations for.
-            run_manager: The retriever run (LangChain passes it).
-            k: Overrides the retriever's `k` for this call.
-
-        Returns:
-            One Document per selected example, in selection order.
-        """
-        limit = self.k if k is None else k  # the selector checks it
-        selected = await self.selector.aselect_with_ids(self._variables(query), k=limit)
-        return [selection_to_document(s, self.selector.input_keys) for s in selected]
+        """`_get_relevant_documents` with the embedding run in an executor thread (same
+        arguments and result)."""
+        variables, limit = self._request(query, k)
+        return self._documents(await self.selector.aselect_with_ids(variables, k=limit))
 
     def _get_ls_params(self, **kwargs: Any) -> LangSmithRetrieverParams:
         params = super()._get_ls_params(**kwargs)

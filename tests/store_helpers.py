@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 
+from langchain_erase.errors import UnknownExampleError
 from langchain_erase.example_selectors import ERASEExampleSelector
 from langchain_erase.storage.sqlite import SqliteBackend
 
 __all__ = [
     "DIM",
+    "PARAMS",
     "FaultyEmbeddings",
     "examples",
     "fake",
     "frozen",
+    "opened",
+    "race_to_delete",
     "store_bytes",
     "stored_digest",
 ]
 
+T = TypeVar("T")
+
 DIM = 16
+#: Selector parameters of the store tests.
+PARAMS: dict[str, Any] = {"k": 3, "seed": 7}
 
 
 def fake(size: int = DIM) -> DeterministicFakeEmbedding:
@@ -30,6 +40,40 @@ def fake(size: int = DIM) -> DeterministicFakeEmbedding:
 def examples(n: int, tag: str = "ex") -> list[dict[str, str]]:
     """Examples with unique, searchable texts (`<tag-0007>` cannot be a prefix of another)."""
     return [{"input": f"<{tag}-{i:04d}> some words", "output": f"label {i % 3}"} for i in range(n)]
+
+
+def opened(path: Path, n: int, **params: Any) -> ERASEExampleSelector:
+    """The store at `path` opened with `PARAMS` (overridden by `params`), with `n` examples
+    added."""
+    selector = ERASEExampleSelector.open(path, fake(), **{**PARAMS, **params})
+    if n:
+        selector.add_examples(examples(n))
+    return selector
+
+
+def race_to_delete(delete: Callable[[T], object], contenders: Sequence[T]) -> list[str]:
+    """Call `delete` for every contender, each on a thread of its own, all released at once.
+
+    Returns:
+        The sorted outcomes: "deleted" for a call that returned, "unknown" for one that
+        raised `UnknownExampleError` (a call that raised anything else has none)."""
+    barrier = threading.Barrier(len(contenders))
+    outcomes: list[str] = []
+
+    def attempt(contender: T) -> None:
+        barrier.wait()
+        try:
+            delete(contender)
+            outcomes.append("deleted")
+        except UnknownExampleError:
+            outcomes.append("unknown")
+
+    threads = [threading.Thread(target=attempt, args=(c,)) for c in contenders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(outcomes)
 
 
 def frozen(selector: ERASEExampleSelector) -> tuple[Any, ...]:

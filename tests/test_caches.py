@@ -17,11 +17,11 @@ from langchain_core.language_models.fake import FakeListLLM
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.prompts import (
     ChatPromptTemplate,
-    FewShotChatMessagePromptTemplate,
     FewShotPromptTemplate,
     PromptTemplate,
 )
 from langchain_core.runnables import Runnable
+from prompt_helpers import chat_few_shot
 from store_helpers import fake
 
 from langchain_erase import ERASEExampleSelector, InvalidParameterError, default_example_id
@@ -137,11 +137,7 @@ def test_chat_prompts_are_matched_in_their_json_serialized_form(
 ) -> None:
     cache = InMemoryCache()
     purge_llm_caches_on_delete(selector, cache)
-    few_shot = FewShotChatMessagePromptTemplate(
-        example_selector=selector,
-        example_prompt=ChatPromptTemplate.from_messages([("human", "{input}"), ("ai", "{output}")]),
-        input_variables=["input"],
-    )
+    few_shot = chat_few_shot(selector)
     prompt = ChatPromptTemplate.from_messages([few_shot, ("human", "{input}")])
     chat = FakeListChatModel(responses=["ok"], cache=cache)
     _populate(prompt | chat, chat)

@@ -12,9 +12,9 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.prompts import (
     ChatPromptTemplate,
-    FewShotChatMessagePromptTemplate,
     MessagesPlaceholder,
 )
+from prompt_helpers import chat_few_shot
 
 from langchain_erase import (
     DuplicateExampleError,
@@ -55,11 +55,7 @@ def test_without_input_keys_every_variable_is_read_and_the_error_says_so() -> No
 
 def test_few_shot_chat_template_with_a_history_placeholder() -> None:
     sel = selector()
-    few_shot = FewShotChatMessagePromptTemplate(
-        example_selector=sel,
-        example_prompt=ChatPromptTemplate.from_messages([("human", "{input}"), ("ai", "{output}")]),
-        input_variables=["input"],
-    )
+    few_shot = chat_few_shot(sel)
     chat = ChatPromptTemplate.from_messages(
         [("system", "Uppercase."), few_shot, MessagesPlaceholder("history"), ("human", "{input}")]
     )

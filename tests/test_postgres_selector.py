@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import psycopg
 import pytest
 from langchain_core.embeddings import Embeddings
 from pg_helpers import PgTestServer, create_database
-from store_helpers import examples, fake
+from store_helpers import examples, fake, race_to_delete
 
 from langchain_erase.errors import (
     DuplicateExampleError,
@@ -140,23 +139,8 @@ def test_two_selectors_racing_to_delete_one_id(postgres_url: str) -> None:
     [victim] = a.add_examples(examples(1))
     a.add_examples(examples(8, "other"))
     selectors = [a, opened(postgres_url)]
-    outcomes: list[str] = []
-    barrier = threading.Barrier(2)
-
-    def delete(selector: ERASEExampleSelector) -> None:
-        barrier.wait()
-        try:
-            selector.delete_example(victim)
-            outcomes.append("deleted")
-        except UnknownExampleError:
-            outcomes.append("unknown")
-
-    threads = [threading.Thread(target=delete, args=(s,)) for s in selectors]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(outcomes) == ["deleted", "unknown"]
+    outcomes = race_to_delete(lambda s: s.delete_example(victim), selectors)
+    assert outcomes == ["deleted", "unknown"]
     for selector in selectors:
         selector.sync()
         assert victim not in selector and selector.state_digest() == fresh(selector).state_digest()

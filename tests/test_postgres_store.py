@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from pg_helpers import PgTestServer, create_database
 from psycopg import sql
+from store_helpers import race_to_delete
 
 from langchain_erase.errors import (
     DuplicateExampleError,
@@ -56,6 +57,17 @@ def backend(postgres_url: str) -> Iterator[PostgresBackend]:
     store = PostgresBackend(postgres_url, "tenant-a")
     store.create(HEADER)
     yield store
+    store.close()
+
+
+@pytest.fixture
+def own_set(pg_server: PgTestServer) -> Iterator[tuple[str, PostgresBackend]]:
+    """Set "s" in a database of its own on the private server, whose files the residue
+    checks read: its URL and the open backend (closed afterwards)."""
+    url = create_database(pg_server.url())
+    store = PostgresBackend(url, "s")
+    store.create(HEADER)
+    yield url, store
     store.close()
 
 
@@ -154,28 +166,15 @@ def test_two_writers_racing_serialize_on_the_head_row(postgres_url: str) -> None
     stores = [PostgresBackend(postgres_url, "race") for _ in range(2)]
     stores[0].create(HEADER)
     add(stores[0], [row("same")])
-    outcomes: list[str] = []
-    barrier = threading.Barrier(2)
 
     def delete_same(store: PostgresBackend) -> None:
-        barrier.wait()
-        try:
-            with store.write() as txn:  # catch up under the lock, as a selector does
-                head = txn.head()[0]
-                gone = any(c.op == "delete" for c in txn.changes_after(1))
-                if gone:
-                    raise UnknownExampleError("already deleted")
-                txn.delete(["same"], [change(head + 1, "delete", "same")])
-            outcomes.append("deleted")
-        except UnknownExampleError:
-            outcomes.append("unknown")
+        with store.write() as txn:  # catch up under the lock, as a selector does
+            head = txn.head()[0]
+            if any(c.op == "delete" for c in txn.changes_after(1)):
+                raise UnknownExampleError("already deleted")
+            txn.delete(["same"], [change(head + 1, "delete", "same")])
 
-    threads = [threading.Thread(target=delete_same, args=(s,)) for s in stores]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(outcomes) == ["deleted", "unknown"]
+    assert race_to_delete(delete_same, stores) == ["deleted", "unknown"]
     assert stores[1].head() == (2, "d2") and stores[1].snapshot()[0] == []
     for store in stores:
         store.close()
@@ -263,11 +262,9 @@ def markers(rows: list[ExampleRow]) -> list[bytes]:
 
 
 def test_deleted_rows_leave_no_bytes_in_heap_toast_or_index_files(
-    pg_server: PgTestServer,
+    pg_server: PgTestServer, own_set: tuple[str, PostgresBackend]
 ) -> None:
-    url = create_database(pg_server.url())
-    store = PostgresBackend(url, "s")
-    store.create(HEADER)
+    url, store = own_set
     rows = marked_rows("x", 40)
     add(store, rows)
     pg_server.residue(url, [])  # checkpoint: the rows are on disk before the deletion
@@ -277,16 +274,13 @@ def test_deleted_rows_leave_no_bytes_in_heap_toast_or_index_files(
     assert store.erasure_pending() is False
     assert pg_server.residue(url, markers(deleted)) == {}
     assert len(pg_server.residue(url, markers(kept))) == len(markers(kept))
-    store.close()
 
 
 def test_plain_delete_and_vacuum_leave_residue_that_the_scan_finds(
-    pg_server: PgTestServer,
+    pg_server: PgTestServer, own_set: tuple[str, PostgresBackend]
 ) -> None:
     """Why the erasure step is VACUUM FULL: a plain VACUUM keeps the bytes."""
-    url = create_database(pg_server.url())
-    store = PostgresBackend(url, "s")
-    store.create(HEADER)
+    url, store = own_set
     rows = marked_rows("x", 40)
     add(store, rows)
     pg_server.residue(url, [])
@@ -294,13 +288,12 @@ def test_plain_delete_and_vacuum_leave_residue_that_the_scan_finds(
         conn.execute("DELETE FROM erase_examples WHERE name = 's'")
         conn.execute("VACUUM erase_examples")
     assert pg_server.residue(url, markers(rows))
-    store.close()
 
 
-def test_refused_add_leaves_nothing_on_disk(pg_server: PgTestServer) -> None:
-    url = create_database(pg_server.url())
-    store = PostgresBackend(url, "s")
-    store.create(HEADER)
+def test_refused_add_leaves_nothing_on_disk(
+    pg_server: PgTestServer, own_set: tuple[str, PostgresBackend]
+) -> None:
+    url, store = own_set
     add(store, [row("kept")])
     refused = marked_rows("r", 30)
     with pytest.raises(RuntimeError), store.write() as txn:
@@ -308,7 +301,6 @@ def test_refused_add_leaves_nothing_on_disk(pg_server: PgTestServer) -> None:
         raise RuntimeError("refused after the rows were written")
     assert store.head() == (1, "d1") and store.erasure_pending() is False
     assert pg_server.residue(url, markers(refused)) == {}
-    store.close()
 
 
 def test_a_role_that_may_not_vacuum_leaves_the_erasure_pending_until_the_owner_writes(
@@ -334,13 +326,13 @@ def test_a_role_that_may_not_vacuum_leaves_the_erasure_pending_until_the_owner_w
     owner.close()
 
 
-def test_wal_keeps_deleted_rows_until_its_segments_are_removed(pg_server: PgTestServer) -> None:
+def test_wal_keeps_deleted_rows_until_its_segments_are_removed(
+    pg_server: PgTestServer, own_set: tuple[str, PostgresBackend]
+) -> None:
     """The limit documented in reliability.md, and the documented way to end it: the WAL
     holds an added row until its segment is gone; with wal_recycle = off, switching the
     segment and checkpointing (twice) removes it."""
-    url = create_database(pg_server.url())
-    store = PostgresBackend(url, "s")
-    store.create(HEADER)
+    url, store = own_set
     rows = marked_rows("w", 20)
     add(store, rows)
     delete(store, [r.id for r in rows])
@@ -363,7 +355,6 @@ def test_wal_keeps_deleted_rows_until_its_segments_are_removed(pg_server: PgTest
         finally:
             conn.execute("ALTER SYSTEM RESET wal_recycle")
             conn.execute("SELECT pg_reload_conf()")
-    store.close()
 
 
 def test_descriptions_never_show_the_password() -> None:
@@ -373,13 +364,11 @@ def test_descriptions_never_show_the_password() -> None:
 
 
 def test_an_older_snapshot_keeps_the_erasure_pending_until_it_ends(
-    pg_server: PgTestServer,
+    pg_server: PgTestServer, own_set: tuple[str, PostgresBackend]
 ) -> None:
     """A transaction that still sees the deleted rows (a long report, pg_dump) makes
     VACUUM FULL copy them: the erasure must be reported pending, then completed."""
-    url = create_database(pg_server.url())
-    store = PostgresBackend(url, "s")
-    store.create(HEADER)
+    url, store = own_set
     rows = marked_rows("o", 10)
     add(store, rows)
     gone = markers(rows[:5])
@@ -393,7 +382,6 @@ def test_an_older_snapshot_keeps_the_erasure_pending_until_it_ends(
     add(store, [row("next")])  # the next write completes the erasure first
     assert not store.erasure_pending()
     assert pg_server.residue(url, gone) == {}
-    store.close()
 
 
 def test_a_write_whose_session_is_killed_commits_nothing(backend: PostgresBackend) -> None:

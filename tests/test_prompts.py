@@ -5,10 +5,10 @@ from __future__ import annotations
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.prompts import (
     ChatPromptTemplate,
-    FewShotChatMessagePromptTemplate,
     FewShotPromptTemplate,
     PromptTemplate,
 )
+from prompt_helpers import chat_few_shot
 
 from langchain_erase import ERASEExampleSelector
 
@@ -40,11 +40,7 @@ def test_few_shot_prompt_template_uses_selected_and_drops_deleted() -> None:
 
 async def test_few_shot_chat_template_async() -> None:
     sel = selector()
-    few_shot = FewShotChatMessagePromptTemplate(
-        example_selector=sel,
-        example_prompt=ChatPromptTemplate.from_messages([("human", "{input}"), ("ai", "{output}")]),
-        input_variables=["input"],
-    )
+    few_shot = chat_few_shot(sel)
     chat = ChatPromptTemplate.from_messages(
         [("system", "Uppercase."), few_shot, ("human", "{input}")]
     )

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from store_helpers import examples, fake, frozen, store_bytes, stored_digest
+from store_helpers import PARAMS, examples, fake, frozen, opened, store_bytes, stored_digest
 
 from langchain_erase.errors import (
     InvalidParameterError,
@@ -25,17 +25,8 @@ from langchain_erase.errors import (
     UnknownExampleError,
 )
 from langchain_erase.example_selectors import ERASEExampleSelector, default_example_id
-from langchain_erase.storage import id_key
+from langchain_erase.storage.base import id_key
 from langchain_erase.storage.sqlite import _Txn
-
-PARAMS: dict[str, Any] = {"k": 3, "seed": 7}
-
-
-def opened(path: Path, n: int = 30, **params: Any) -> ERASEExampleSelector:
-    selector = ERASEExampleSelector.open(path, fake(), **{**PARAMS, **params})
-    if n:
-        selector.add_examples(examples(n))
-    return selector
 
 
 def fresh_digest(selector: ERASEExampleSelector) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
-from store_helpers import examples, fake, store_bytes
+from store_helpers import PARAMS, examples, fake, opened, store_bytes
 
 from langchain_erase import (
     DuplicateExampleError,
@@ -29,10 +29,9 @@ from langchain_erase import (
     StoreUnavailableError,
     UnknownExampleError,
 )
-from langchain_erase.storage import id_key
+from langchain_erase.storage.base import id_key
 from langchain_erase.storage.sqlite import ERASURE_BOUND_S, _Txn
 
-PARAMS: dict[str, Any] = {"k": 3, "seed": 7}
 DELETE_IN_OTHER_PROCESS = (
     "import sys\n"
     "from langchain_core.embeddings import DeterministicFakeEmbedding as F\n"
@@ -43,18 +42,11 @@ DELETE_IN_OTHER_PROCESS = (
 )
 
 
-def opened(path: Path, n: int = 20, **params: Any) -> ERASEExampleSelector:
-    selector = ERASEExampleSelector.open(path, fake(), **{**PARAMS, **params})
-    if n:
-        selector.add_examples(examples(n))
-    return selector
-
-
 def test_a_returned_deletion_is_undone_after_a_copy_of_the_file(tmp_path: Path) -> None:
     """Issue: POSIX locks vanish when the process closes any descriptor of the file (a
     backup copy); another process's committed deletion was then overwritten."""
     path = tmp_path / "s.db"
-    sel = opened(path)
+    sel = opened(path, 20)
     victim = sel.ids[4]
     shutil.copy(path, tmp_path / "backup.db")  # opens and closes the database file
     subprocess.run([sys.executable, "-c", DELETE_IN_OTHER_PROCESS, str(path), victim], check=True)
@@ -72,7 +64,7 @@ def test_fork_after_open_corrupts_the_file(tmp_path: Path) -> None:
     """Issue: a store opened before a fork was shared by parent and child (malformed
     database). The child is now refused with ForkedProcessError and the store stays whole."""
     path = tmp_path / "s.db"
-    sel = opened(path)
+    sel = opened(path, 20)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         code = 0
@@ -103,7 +95,7 @@ def test_the_deletion_log_can_be_reversed(tmp_path: Path) -> None:
     """Issue: the log kept unsalted sha256 of ids (reversible by hashing candidates). Now a
     keyed HMAC whose key lives outside the database (a 0600 key file or LANGCHAIN_ERASE_LOG_KEY)."""
     path = tmp_path / "s.db"
-    sel = opened(path)
+    sel = opened(path, 20)
     victim = sel.ids[0]
     sel.delete_example(victim)
     assert sel.store is not None
@@ -123,7 +115,7 @@ def test_the_deletion_log_can_be_reversed(tmp_path: Path) -> None:
 def test_store_files_are_world_readable(tmp_path: Path) -> None:
     """Issue: store files were created 0644 (umask); now every file of a store is 0600."""
     path = tmp_path / "s.db"
-    sel = opened(path)
+    sel = opened(path, 20)
     for name in ("s.db", "s.db-wal", "s.db-shm", "s.db.key"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
     sel.close()
@@ -227,7 +219,7 @@ def test_the_change_log_is_not_covered_by_any_integrity_check(tmp_path: Path) ->
     """Issue: edits of the deletion log went unnoticed, and reading a damaged log raised
     raw sqlite3 errors. Records form a hash chain ending at the set's head."""
     path = tmp_path / "s.db"
-    sel = opened(path)
+    sel = opened(path, 20)
     sel.delete_examples(sel.ids[:2])
     assert sel.store is not None
     conn = sqlite3.connect(path)
@@ -279,7 +271,7 @@ def test_erasure_waits_for_readers_and_says_so(tmp_path: Path) -> None:
     """A reader holding an old snapshot blocks the truncating checkpoint: the receipt says
     the erasure is incomplete, and the next write completes it once the reader is done."""
     path = tmp_path / "s.db"
-    sel = opened(path)
+    sel = opened(path, 20)
     victim = sel.ids[1]
     secret = sel.get_example(victim)["input"].encode()
     reader = sqlite3.connect(path, isolation_level=None)

@@ -3,7 +3,8 @@
 `open_backend` is the one dispatch point: a file path opens the SQLite backend
 (`storage.sqlite`), a ``postgresql://`` URL the PostgreSQL backend (`storage.postgres`,
 imported only for such URLs, so psycopg stays optional). It also resolves the log key that
-keys the HMAC of ids in the change log (see `resolve_log_key`).
+keys the HMAC of ids in the change log (see `resolve_log_key`). The records and the backend
+protocol every backend shares are in `storage.base`.
 """
 
 from __future__ import annotations
@@ -11,26 +12,9 @@ from __future__ import annotations
 import os
 
 from langchain_erase.errors import InvalidParameterError
-from langchain_erase.storage.base import (
-    ChangeRecord,
-    ExampleRow,
-    StorageBackend,
-    StoreHeader,
-    WriteTxn,
-    id_key,
-)
+from langchain_erase.storage.base import StorageBackend
 
-__all__ = [
-    "LOG_KEY_ENV",
-    "ChangeRecord",
-    "ExampleRow",
-    "StorageBackend",
-    "StoreHeader",
-    "WriteTxn",
-    "id_key",
-    "is_postgres_url",
-    "open_backend",
-]
+__all__ = ["LOG_KEY_ENV", "is_postgres_url", "open_backend"]
 
 #: Environment variable holding the change-log key (any non-empty string).
 LOG_KEY_ENV = "LANGCHAIN_ERASE_LOG_KEY"

@@ -30,6 +30,7 @@ __all__ = [
     "ChangeNotifier",
     "ChangeRecord",
     "ExampleRow",
+    "LogReader",
     "StorageBackend",
     "StoreHeader",
     "WriteTxn",
@@ -117,12 +118,8 @@ class ChangeRecord:
     seconds: float
 
 
-class WriteTxn(Protocol):
-    """One open write transaction holding the example set's write lock.
-
-    Reads inside it see the latest committed state, so a writer first catches up with
-    `changes_after` / `rows_added_after`, then applies its change in memory, then writes.
-    """
+class LogReader(Protocol):
+    """Reads of the change log, alike on a backend and inside its write transaction."""
 
     def head(self) -> tuple[int, str]:
         """Returns:
@@ -144,6 +141,14 @@ class WriteTxn(Protocol):
         Returns:
             Rows still present whose add record has a larger position, ordered by id."""
         ...
+
+
+class WriteTxn(LogReader, Protocol):
+    """One open write transaction holding the example set's write lock.
+
+    Reads inside it see the latest committed state, so a writer first catches up with
+    `changes_after` / `rows_added_after`, then applies its change in memory, then writes.
+    """
 
     def set_static(
         self, dimension: int, projection: bytes, fingerprint: dict[str, Any] | None
@@ -183,8 +188,11 @@ class WriteTxn(Protocol):
         ...
 
 
-class StorageBackend(Protocol):
-    """A durable example set: rows, header and change log (structural protocol)."""
+class StorageBackend(LogReader, Protocol):
+    """A durable example set: rows, header and change log (structural protocol).
+
+    Its `head` is cheap: a follower polls it.
+    """
 
     name: str
 
@@ -210,31 +218,10 @@ class StorageBackend(Protocol):
         """
         ...
 
-    def head(self) -> tuple[int, str]:
-        """Returns:
-        (committed head position, digest at head); (0, "") for an empty log. Cheap."""
-        ...
-
     def changed(self) -> bool:
         """Returns:
         True if anything may have been committed since the last call (a backend
         without a cheap check always returns True)."""
-        ...
-
-    def changes_after(self, position: int) -> list[ChangeRecord]:
-        """Args:
-            position: Last position the caller has applied.
-
-        Returns:
-            Change records with a larger position, oldest first."""
-        ...
-
-    def rows_added_after(self, position: int) -> list[ExampleRow]:
-        """Args:
-            position: Last position the caller has applied.
-
-        Returns:
-            Rows still present whose add record has a larger position, ordered by id."""
         ...
 
     def snapshot(self) -> tuple[list[ExampleRow], int, str]:

@@ -249,31 +249,18 @@ class PostgresWriteTxn(_Reader):
         return self._head_now
 
     def changes_after(self, position: int) -> list[ChangeRecord]:
-        """Args:
-            position: Last position the caller has applied.
-
-        Returns:
-            Change records with a larger position, oldest first."""
+        """`LogReader.changes_after` (same argument and result)."""
         return self._changes_after(self._conn, position)
 
     def rows_added_after(self, position: int) -> list[ExampleRow]:
-        """Args:
-            position: Last position the caller has applied.
-
-        Returns:
-            Rows still present whose add record has a larger position, ordered by id."""
+        """`LogReader.rows_added_after` (same argument and result)."""
         return self._rows_added_after(self._conn, position)
 
     def set_static(
         self, dimension: int, projection: bytes, fingerprint: dict[str, Any] | None
     ) -> None:
-        """Record dimension, projection and (unless None) the fingerprint.
-
-        Args:
-            dimension: Embedding dimension.
-            projection: Little-endian float64 (dimension x p) matrix bytes.
-            fingerprint: Embedding-model fingerprint, or None to keep the stored one.
-        """
+        """`WriteTxn.set_static` (same arguments): the fingerprint column keeps its value
+        where `fingerprint` is None."""
         self._conn.execute(
             "UPDATE erase_sets SET dimension = %s, projection = %s, "
             "fingerprint = COALESCE(%s, fingerprint) WHERE name = %s",
@@ -566,19 +553,11 @@ class PostgresBackend(_Reader):
         return True
 
     def changes_after(self, position: int) -> list[ChangeRecord]:
-        """Args:
-            position: Last position the caller has applied.
-
-        Returns:
-            Change records with a larger position, oldest first."""
+        """`LogReader.changes_after` (same argument and result)."""
         return self._read("changes_after", lambda conn: self._changes_after(conn, position))
 
     def rows_added_after(self, position: int) -> list[ExampleRow]:
-        """Args:
-            position: Last position the caller has applied.
-
-        Returns:
-            Rows still present whose add record has a larger position, ordered by id."""
+        """`LogReader.rows_added_after` (same argument and result)."""
         return self._read("rows_added_after", lambda conn: self._rows_added_after(conn, position))
 
     def snapshot(self) -> tuple[list[ExampleRow], int, str]:
