@@ -162,8 +162,9 @@ def test_mustache_prompts_are_matched_html_escaped(selector: ERASEExampleSelecto
     _check_purged(cache, before, deleted, lambda p, _: escaped in p)
 
 
-def test_example_texts_are_the_non_blank_string_values() -> None:
-    assert example_texts({"a": "x y", "b": "  ", "c": 3, "d": "z"}) == ["x y", "z"]
+def test_example_texts_are_every_non_blank_rendered_value() -> None:
+    # a number is shown as `3` in a formatted prompt: its text is purged too
+    assert example_texts({"a": "x y", "b": "  ", "c": 3, "d": "z"}) == ["x y", "3", "z"]
 
 
 def test_blank_texts_purge_nothing() -> None:

@@ -123,6 +123,34 @@ def test_two_writers_racing_to_delete_the_same_id(backend_target: str) -> None:
     sel.close()
 
 
+def _first_open(target: str, barrier: Any, out: Any) -> None:
+    barrier.wait(timeout=60)
+    try:
+        ERASEExampleSelector.open(target, fake(), **PARAMS).close()
+        out.put("ok")
+    except Exception as err:  # reported to the parent, which names it
+        out.put(f"{type(err).__name__}: {err}")
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed(backend_target: str) -> None:
+    # uvicorn --workers 4 on a new SQLite path: a worker read the header between another
+    # worker's schema commit and its own second read, and refused the store as foreign
+    for round_ in range(4):
+        target = backend_target if round_ == 0 else f"{backend_target}-{round_}"
+        if "://" in backend_target and round_:
+            break  # one PostgreSQL database per test; the concurrent schema creation is one round
+        barrier, queue = _FORK.Barrier(6), _FORK.Queue()
+        openers = [
+            _FORK.Process(target=_first_open, args=(target, barrier, queue)) for _ in range(6)
+        ]
+        for opener in openers:
+            opener.start()
+        outcomes = [queue.get(timeout=120) for _ in openers]
+        for opener in openers:
+            opener.join(timeout=60)
+        assert outcomes == ["ok"] * 6
+
+
 def test_a_selector_catches_up_on_10000_changes(backend_target: str) -> None:
     idle = ERASEExampleSelector.open(backend_target, fake(), **PARAMS)
     writer = ERASEExampleSelector.open(backend_target, fake())

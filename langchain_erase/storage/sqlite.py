@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -144,25 +145,31 @@ def _os_reason(err: BaseException) -> str | None:
     return _OS_ERRNOS.get(code) if isinstance(code, int) else None
 
 
-def _create_private(path: Path, data: bytes | None = None) -> bool:
-    """Create `path` with mode 0600 (False if it already exists)."""
+def _create_private(path: Path) -> bool:
+    """Create an empty `path` with mode 0600 (False if it already exists)."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
         return False
-    try:
-        if data is not None:
-            os.write(fd, data)
-            os.fsync(fd)
-    finally:
-        os.close(fd)
     return True
 
 
 def _read_or_create_key(db_path: Path) -> bytes:
     """The key file `<database>.key` beside the database (mode 0600, created on first use)."""
     key_path = Path(f"{db_path}.key")
-    _create_private(key_path, os.urandom(_KEY_BYTES).hex().encode())
+    if not key_path.exists():
+        # Written whole under a temporary name, then linked into place (atomic, and refused if
+        # another process linked its key first): no process ever reads a half-written key.
+        fd, tmp = tempfile.mkstemp(dir=key_path.parent, prefix=f".{key_path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:  # mkstemp creates it 0600
+                handle.write(os.urandom(_KEY_BYTES).hex().encode())
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, key_path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
     key = key_path.read_bytes().strip()
     if len(key) != 2 * _KEY_BYTES:
         raise StateFileError(f"{key_path} is not a langchain-erase log key file")
@@ -331,8 +338,14 @@ class SqliteBackend:
             raise StateFileError(f"text in the store is not UTF-8: {err}") from None
 
     def _initialize(self, conn: sqlite3.Connection) -> None:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        # Both reads in one read transaction: between two separate reads another process
+        # may commit a new store's schema, and the pair would look like a foreign file.
+        conn.execute("BEGIN")
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        finally:
+            conn.execute("COMMIT")
         if app_id != APPLICATION_ID and (app_id != 0 or tables != 0):
             raise StateFileError(f"{self.path} is not a langchain-erase store")
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
