@@ -60,6 +60,8 @@ STORE_VERSION = 2
 APPLICATION_ID = 0x45524153
 #: How long a writer waits for another process's write transaction.
 BUSY_TIMEOUT_S = 30.0
+#: SQLITE_BUSY, SQLITE_LOCKED: another connection holds the file.
+_BUSY_CODES = (5, 6)
 #: How long the erasure checkpoint is retried after a deletion while others read.
 ERASURE_BOUND_S = 2.0
 _CHECKPOINT_RETRY_S = 0.005
@@ -318,7 +320,7 @@ class SqliteBackend:
             )
             conn.text_factory = cls._text
             backend = cls(path, name, conn)
-            backend._initialize(conn)
+            backend._initialize_retrying(conn)
         except BaseException as err:
             if conn is not None:
                 conn.close()
@@ -336,6 +338,25 @@ class SqliteBackend:
             return raw.decode("utf-8")
         except UnicodeDecodeError as err:
             raise StateFileError(f"text in the store is not UTF-8: {err}") from None
+
+    def _initialize_retrying(self, conn: sqlite3.Connection) -> None:
+        """`_initialize`, retried while other processes hold the file (within the busy timeout).
+
+        Switching a new file to WAL needs it alone, and SQLite answers SQLITE_BUSY at once,
+        without waiting, when another process is opening it too; `_initialize` is idempotent.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                self._initialize(conn)
+                return
+            except sqlite3.OperationalError as err:
+                busy = getattr(err, "sqlite_errorcode", None) in _BUSY_CODES
+                if not busy or time.monotonic() >= deadline:
+                    raise
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                time.sleep(_CHECKPOINT_RETRY_S)
 
     def _initialize(self, conn: sqlite3.Connection) -> None:
         # Both reads in one read transaction: between two separate reads another process
@@ -666,7 +687,7 @@ class SqliteBackend:
     def _sqlite_error(path: Path, action: str, err: sqlite3.Error) -> ERASEError:
         code = getattr(err, "sqlite_errorcode", None)
         name = str(getattr(err, "sqlite_errorname", ""))
-        if code in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED
+        if code in _BUSY_CODES:
             return StoreLockedError(
                 f"could not {action} the store {path}: another process held it longer than "
                 f"{BUSY_TIMEOUT_S:.0f} s"
