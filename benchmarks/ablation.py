@@ -72,6 +72,16 @@ def refit_rows(args: argparse.Namespace, embeddings: CachedEmbeddings) -> list[d
     return rows
 
 
+def complete(refit: list[dict[str, Any]], args: Any) -> list[dict[str, Any]]:
+    """The rows of tasks measured under every (p, epsilon) setting (an interrupted run can
+    leave one task part-done; comparing settings over different tasks would mislead)."""
+    settings = {(p, e) for p in args.p for e in args.epsilon}
+    per_task: dict[str, set[tuple[int, float]]] = {}
+    for r in refit:
+        per_task.setdefault(r["task"], set()).add((r["p"], r["epsilon"]))
+    return [r for r in refit if per_task[r["task"]] >= settings]
+
+
 def markdown(refit: list[dict[str, Any]], accuracy: dict[str, Any] | None, args: Any) -> str:
     tasks = sorted({r["task"] for r in refit})
     acc_rows = accuracy["rows"] if accuracy else []
@@ -185,7 +195,7 @@ def main() -> int:
     for path in args.reuse_embeddings:
         if path.exists():
             embeddings.update_from(path)
-    refit = refit_rows(args, embeddings)
+    refit = complete(refit_rows(args, embeddings), args)
     accuracy = None
     if args.accuracy_tasks:
         variants = [erase_variant("random", p, e) for p in args.p for e in args.epsilon]
