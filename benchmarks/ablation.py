@@ -139,7 +139,7 @@ def plot(refit: list[dict[str, Any]], accuracy: dict[str, Any] | None, args: Any
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     acc_rows = accuracy["rows"] if accuracy else []
     for eps in args.epsilon:
         rates = [
@@ -163,8 +163,10 @@ def plot(refit: list[dict[str, Any]], accuracy: dict[str, Any] | None, args: Any
     axes[0].set(xscale="log", xlabel="p", ylabel="refit rate per deletion", title="refit rate")
     axes[1].set(xscale="log", xlabel="p", ylabel="accuracy", title="ERASE random, k = 4")
     for ax in axes:
+        ax.minorticks_off()
         ax.set_xticks(args.p, [str(p) for p in args.p])
-        ax.legend(fontsize=7)
+    axes[0].legend(fontsize=7)
+    axes[1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.tight_layout()
     fig.savefig(args.out / "ablation.png", dpi=80)
     plt.close(fig)
