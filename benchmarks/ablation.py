@@ -72,6 +72,16 @@ def refit_rows(args: argparse.Namespace, embeddings: CachedEmbeddings) -> list[d
     return rows
 
 
+def complete(refit: list[dict[str, Any]], args: Any) -> list[dict[str, Any]]:
+    """The rows of tasks measured under every (p, epsilon) setting (an interrupted run can
+    leave one task part-done; comparing settings over different tasks would mislead)."""
+    settings = {(p, e) for p in args.p for e in args.epsilon}
+    per_task: dict[str, set[tuple[int, float]]] = {}
+    for r in refit:
+        per_task.setdefault(r["task"], set()).add((r["p"], r["epsilon"]))
+    return [r for r in refit if per_task[r["task"]] >= settings]
+
+
 def markdown(refit: list[dict[str, Any]], accuracy: dict[str, Any] | None, args: Any) -> str:
     tasks = sorted({r["task"] for r in refit})
     acc_rows = accuracy["rows"] if accuracy else []
@@ -129,7 +139,7 @@ def plot(refit: list[dict[str, Any]], accuracy: dict[str, Any] | None, args: Any
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     acc_rows = accuracy["rows"] if accuracy else []
     for eps in args.epsilon:
         rates = [
@@ -153,8 +163,10 @@ def plot(refit: list[dict[str, Any]], accuracy: dict[str, Any] | None, args: Any
     axes[0].set(xscale="log", xlabel="p", ylabel="refit rate per deletion", title="refit rate")
     axes[1].set(xscale="log", xlabel="p", ylabel="accuracy", title="ERASE random, k = 4")
     for ax in axes:
+        ax.minorticks_off()
         ax.set_xticks(args.p, [str(p) for p in args.p])
-        ax.legend(fontsize=7)
+    axes[0].legend(fontsize=7)
+    axes[1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.tight_layout()
     fig.savefig(args.out / "ablation.png", dpi=80)
     plt.close(fig)
@@ -185,7 +197,7 @@ def main() -> int:
     for path in args.reuse_embeddings:
         if path.exists():
             embeddings.update_from(path)
-    refit = refit_rows(args, embeddings)
+    refit = complete(refit_rows(args, embeddings), args)
     accuracy = None
     if args.accuracy_tasks:
         variants = [erase_variant("random", p, e) for p in args.p for e in args.epsilon]
