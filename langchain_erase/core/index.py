@@ -516,8 +516,10 @@ class ERASEIndex:
                 stored_ids = stored_ids + new_ids
                 width = new_rows.shape[1]  # an empty index's buckets have no dimension yet
                 matrix = np.concatenate([matrix.reshape(-1, width), new_rows])
-            vectors = matrix[_positions(stored_ids, ids)]
-            matrix[:] = 0.0
+            vectors = matrix
+            if stored_ids != ids:  # a fresh fit keeps the insertion order: no reordering
+                vectors = matrix[_positions(stored_ids, ids)]
+                matrix[:] = 0.0
         old = self._buckets
         self._buckets = BucketIndex.build(
             self._kmeans.n_clusters,
