@@ -555,21 +555,17 @@ def _member_tags(
     rows = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1).data.cast("B")
     width = vectors.shape[1] * 4
     width_prefix = width.to_bytes(8, "little")
+    blake2b = hashlib.blake2b
     out = []
     for r, (example_id, text) in enumerate(zip(ids, texts, strict=True)):
         id_bytes, text_bytes = example_id.encode(), text.encode()
-        h = hashlib.blake2b(
-            b"".join(
-                (
-                    len(id_bytes).to_bytes(8, "little"),
-                    id_bytes,
-                    len(text_bytes).to_bytes(8, "little"),
-                    text_bytes,
-                    width_prefix,
-                )
-            ),
-            digest_size=32,
+        parts = (
+            len(id_bytes).to_bytes(8, "little"),
+            id_bytes,
+            len(text_bytes).to_bytes(8, "little"),
+            text_bytes,
+            width_prefix,
+            rows[r * width : (r + 1) * width],
         )
-        h.update(rows[r * width : (r + 1) * width])
-        out.append(h.digest())
+        out.append(blake2b(b"".join(parts), digest_size=32).digest())
     return out
