@@ -207,6 +207,24 @@ class BucketIndex:
             out[row] = self._blocks[bucket].vector(example_id)
         return out
 
+    def stored(self) -> tuple[list[str], npt.NDArray[np.float32]]:
+        """`similar` mode: every member's id and vector (for a rebuild after a refit, or a
+        snapshot, without a second copy kept elsewhere).
+
+        Returns:
+            (ids in storage order, a new float32 (n, D) matrix of their vectors).
+        """
+        blocks = [block for index in self._blocks for block in index.member_blocks()]
+        ids = [example_id for block in blocks for example_id in block.ids]
+        rows = [block.rows for block in blocks]
+        matrix = np.concatenate(rows) if rows else np.zeros((0, self._dimension), np.float32)
+        return ids, matrix
+
+    def wipe(self) -> None:
+        """Zero every stored vector (before the index is dropped: no bytes linger)."""
+        for block in self.vector_blocks():
+            block.matrix[:] = 0.0
+
     def vector_blocks(self) -> list[VectorBlock]:
         """`similar` mode: every block that stores vectors (to check erasure).
 

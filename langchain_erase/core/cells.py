@@ -105,14 +105,34 @@ class VectorBlock:
             vector: its float32 vector.
         """
         size = len(self.ids)
-        if size == self.matrix.shape[0]:
-            grown = np.zeros((max(8, 2 * size), self.matrix.shape[1]), dtype=np.float32)
-            grown[:size] = self.matrix[:size]
-            self.matrix[:size] = 0.0  # no stale copy of any vector stays behind
-            self.matrix = grown
+        self._reserve(size + 1)
         self.matrix[size] = vector
         self.ids.append(example_id)
         self.row[example_id] = size
+
+    def extend(self, ids: list[str], rows: npt.NDArray[np.float32]) -> None:
+        """Append rows in bulk (one copy; an empty block is sized exactly).
+
+        Args:
+            ids: their ids (absent from the block).
+            rows: float32 matrix (len(ids), D).
+        """
+        size = len(self.ids)
+        self._reserve(size + len(ids))
+        self.matrix[size : size + len(ids)] = rows
+        self.row.update(zip(ids, range(size, size + len(ids)), strict=True))
+        self.ids.extend(ids)
+
+    def _reserve(self, needed: int) -> None:
+        """Grow the matrix to hold `needed` rows (by at least a quarter: amortized O(D))."""
+        size = len(self.ids)
+        if needed <= self.matrix.shape[0]:
+            return
+        capacity = needed if size == 0 else max(needed, size + size // 4, 8)
+        grown = np.zeros((capacity, self.matrix.shape[1]), dtype=np.float32)
+        grown[:size] = self.matrix[:size]
+        self.matrix[:size] = 0.0  # no stale copy of any vector stays behind
+        self.matrix = grown
 
     def remove(self, example_id: str) -> None:
         """Remove one row (the last row moves into its place; the freed row is zeroed).
@@ -396,6 +416,16 @@ class CellIndex:
         if self._flat is not None:
             return self._flat.vector(example_id)
         return self._cells[self._cell_of[example_id]].vector(example_id)
+
+    def member_blocks(self) -> list[VectorBlock]:
+        """The blocks that hold each member's vector once (the centers' block excluded).
+
+        Returns:
+            The blocks.
+        """
+        if self._flat is not None:
+            return [self._flat]
+        return list(self._cells.values())
 
     def blocks(self) -> list[VectorBlock]:
         """Every block that holds member vectors (for erasure checks).

@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from langchain_erase.core.buckets import BucketIndex
 from langchain_erase.core.buckets import SelectionMode as BucketMode
+from langchain_erase.core.cells import VectorBlock
 from langchain_erase.core.hashing import id_hash64, mix64
 from langchain_erase.core.neighbors import NeighborIndex
 from langchain_erase.core.projection import MAX_DIMENSION, FixedPointProjection
@@ -117,20 +118,28 @@ class ERASEIndex:
         #: Incremented by every change (before it starts): callers tell from it whether a
         #: failed operation may have left a partial change.
         self.revision = 0
+        self._store: VectorBlock | None = None
+        self._buckets = BucketIndex(0, self._bucket_mode, 0)
         self.clear()
 
     # ---------------------------------------------------------------- state
     def clear(self) -> None:
-        """Empty every structure that holds examples (the state of a fresh index)."""
+        """Empty every structure that holds examples (the state of a fresh index), zeroing
+        the vectors it held."""
         self.revision += 1
+        for block in self._vector_blocks():
+            block.matrix[:] = 0.0
         self._projection: FixedPointProjection | None = None
         self._static: tuple[bool, bytes] | None = None
         self._kmeans = QuantizedKMeans(self.params, self.p)
         self._texts: dict[str, str] = {}
-        self._vectors: dict[str, npt.NDArray[np.float32]] = {}
-        self._tags: dict[str, npt.NDArray[np.uint64]] = {}
+        #: 256-bit member tag of each id (see `_member_tags`), what the membership digest sums.
+        self._tags: dict[str, bytes] = {}
         self._members_acc = np.zeros(4, dtype=np.uint64)
         self._buckets = BucketIndex(0, self._bucket_mode, 0, seed=self.params.seed)
+        # The one copy of each vector: the `similar` buckets' blocks in that mode, else
+        # this block (which `knn` and `mmr` search in place).
+        self._store = None
         self._neighbors: NeighborIndex | None = None
 
     def __len__(self) -> int:
@@ -178,7 +187,11 @@ class ERASEIndex:
 
         Returns:
             A copy of the stored float32 (D,) unit vector."""
-        return self._vectors[example_id].copy()
+        if example_id not in self._texts:
+            raise KeyError(example_id)
+        if self._store is not None:
+            return self._store.vector(example_id).copy()
+        return self._buckets.vector(example_id, self._kmeans.label(example_id)).copy()
 
     def rows(self) -> IndexRows:
         """Rows out.
@@ -189,7 +202,11 @@ class ERASEIndex:
         ids = self.ids()
         if not ids:
             return [], [], np.zeros((0, 0), dtype=np.float32)
-        return ids, [self._texts[i] for i in ids], np.stack([self._vectors[i] for i in ids])
+        if self._store is not None:
+            stored_ids, matrix = self._store.ids, self._store.rows
+        else:
+            stored_ids, matrix = self._buckets.stored()
+        return ids, [self._texts[i] for i in ids], matrix[_positions(stored_ids, ids)]
 
     def buckets(self) -> list[list[str]]:
         """Returns:
@@ -323,10 +340,7 @@ class ERASEIndex:
         if not ids:
             return []
         try:  # every failure before the first change: an add is all-or-nothing
-            tags = {
-                i: self._member_tag(i, t, np.asarray(v, dtype=np.float32))
-                for i, t, v in zip(ids, texts, unit_vectors, strict=True)
-            }
+            tags = _member_tags(ids, texts, unit_vectors)
         except UnicodeEncodeError as err:
             raise ValueError(f"ids and texts must be valid Unicode: {err.reason}") from None
         self.revision += 1
@@ -337,24 +351,24 @@ class ERASEIndex:
             )
         coords = self._projection.project(unit_vectors)
         hashes = id_hash64(self.params.seed, ids)
-        if self.selection in ("knn", "mmr") and self._neighbors is None:
-            self._neighbors = NeighborIndex(unit_vectors.shape[1])
-        for example_id, text, vector in zip(ids, texts, unit_vectors, strict=True):
-            self._texts[example_id] = text
-            self._vectors[example_id] = np.array(vector, dtype=np.float32)
-            self._tags[example_id] = tags[example_id]
-            if self._neighbors is not None:
-                self._neighbors.add(example_id, self._vectors[example_id])
+        self._texts.update(zip(ids, texts, strict=True))
+        self._tags.update(zip(ids, tags, strict=True))
+        if self._bucket_mode != "similar":
+            if self._store is None:
+                self._store = VectorBlock(unit_vectors.shape[1])
+                if self.selection in ("knn", "mmr"):
+                    self._neighbors = NeighborIndex.over(self._store)
+            self._store.extend(ids, unit_vectors)
         if batch is None:
             batch = len(ids) * 8 >= len(self._texts)
         if batch:
             self._kmeans.insert_many(ids, coords, hashes)
-            self._rebuild()
+            self._rebuild(ids, unit_vectors)
             return [BATCH_FIT] * len(ids)
         outcomes = []
-        for example_id, xv, xh in zip(ids, coords, hashes.tolist(), strict=True):
+        for row, (example_id, xv, xh) in enumerate(zip(ids, coords, hashes.tolist(), strict=True)):
             outcome = self._kmeans.insert(example_id, xv, xh)
-            self._after_insert(example_id, outcome)
+            self._after_insert(example_id, outcome, unit_vectors[row : row + 1])
             outcomes.append(outcome)
         return outcomes
 
@@ -381,15 +395,14 @@ class ERASEIndex:
             self._rebuild()
         else:
             self._members_acc -= self._labelled_tag(example_id, label)
-            self._buckets.remove(example_id, label, distance)
-        vector = self._vectors.pop(example_id)
-        vector[:] = 0.0  # erase the stored bytes, not just the reference
-        if self._neighbors is not None:
-            self._neighbors.remove(example_id)  # zeroes the row it vacates
+            self._buckets.remove(example_id, label, distance)  # zeroes a `similar` row
+        if self._store is not None:
+            self._store.remove(example_id)  # zeroes the row it vacates
         del self._texts[example_id]
         del self._tags[example_id]
         if not self._texts:  # a fresh fit of no examples has no projection
             self._projection = None
+            self._store = None
             self._neighbors = None
         return outcome
 
@@ -454,39 +467,48 @@ class ERASEIndex:
         return self.refitted().state_digest() == self.state_digest()
 
     # ----------------------------------------------------------- internals
-    def _member_tag(
-        self, example_id: str, text: str, vector: npt.NDArray[np.float32]
-    ) -> npt.NDArray[np.uint64]:
-        """256-bit hash of (id, content, stored vector): what the membership digest sums."""
-        parts = (example_id.encode(), text.encode(), vector.tobytes())
-        data = b"".join(len(part).to_bytes(8, "little") + part for part in parts)
-        return np.frombuffer(hashlib.blake2b(data, digest_size=32).digest(), dtype=np.uint64)
+    def _vector_blocks(self) -> list[VectorBlock]:
+        """Every block holding vectors: one row per member, plus the `similar` cell centers
+        (a bounded sample, `cells` rows per large bucket)."""
+        return [self._store] if self._store is not None else self._buckets.vector_blocks()
 
     def _labelled_tag(self, example_id: str, label: int) -> npt.NDArray[np.uint64]:
         """The member's contribution to the membership digest (a sum mod 2**64 per lane)."""
-        return mix64(self._tags[example_id], (label * _LABEL_SALT) & _MASK64)
+        tag = np.frombuffer(self._tags[example_id], dtype=np.uint64)
+        return mix64(tag, (label * _LABEL_SALT) & _MASK64)
 
     def _center_distance(self, example_id: str, label: int) -> int:
         center = self._kmeans.final_centers()[label]
         return int(squared_distances(self._kmeans.coords(example_id)[None, :], center)[0])
 
-    def _after_insert(self, example_id: str, outcome: ChangeOutcome) -> None:
-        """Bring buckets and the membership digest in line with the clustering."""
+    def _after_insert(
+        self, example_id: str, outcome: ChangeOutcome, vector: npt.NDArray[np.float32]
+    ) -> None:
+        """Bring buckets and the membership digest in line with the clustering.
+
+        `vector` is the new member's (1, D) row (the buckets store it in `similar` mode).
+        """
         if outcome.refit:
-            self._rebuild()
+            self._rebuild([example_id], vector)
             return
         label = self._kmeans.label(example_id)
         self._members_acc += self._labelled_tag(example_id, label)
-        self._buckets.add(
-            example_id, label, self._center_distance(example_id, label), self._vectors[example_id]
-        )
+        self._buckets.add(example_id, label, self._center_distance(example_id, label), vector[0])
 
-    def _rebuild(self) -> None:
-        """Rebuild buckets and the membership digest after a (re)fit: O(n), vectorized."""
+    def _rebuild(
+        self, new_ids: list[str] | None = None, new_rows: npt.NDArray[np.float32] | None = None
+    ) -> None:
+        """Rebuild buckets and the membership digest after a (re)fit: O(n), vectorized.
+
+        Args:
+            new_ids: Members the clustering has and the buckets do not hold yet.
+            new_rows: Their float32 (len(new_ids), D) vectors.
+        """
         ids, labels, coords = self._kmeans.alive()
         centers = self._kmeans.final_centers()
         if ids:
-            tags = np.stack([self._tags[i] for i in ids])
+            tags = np.frombuffer(b"".join([self._tags[i] for i in ids]), dtype=np.uint64)
+            tags = tags.reshape(len(ids), 4)
             salts = (labels.astype(np.uint64) * np.uint64(_LABEL_SALT))[:, None]
             self._members_acc = mix64(tags, salts).sum(axis=0, dtype=np.uint64)
             diff = coords - centers[labels]
@@ -494,6 +516,18 @@ class ERASEIndex:
         else:
             self._members_acc = np.zeros(4, dtype=np.uint64)
             distances = np.zeros(0, dtype=np.int64)
+        vectors: npt.NDArray[np.float32] | list[npt.NDArray[np.float32]] = []
+        if self._bucket_mode == "similar":  # the buckets hold the only copy: gather it
+            stored_ids, matrix = self._buckets.stored()
+            if new_ids and new_rows is not None:
+                stored_ids = stored_ids + new_ids
+                width = new_rows.shape[1]  # an empty index's buckets have no dimension yet
+                matrix = np.concatenate([matrix.reshape(-1, width), new_rows])
+            vectors = matrix
+            if stored_ids != ids:  # a fresh fit keeps the insertion order: no reordering
+                vectors = matrix[_positions(stored_ids, ids)]
+                matrix[:] = 0.0
+        old = self._buckets
         self._buckets = BucketIndex.build(
             self._kmeans.n_clusters,
             self._bucket_mode,
@@ -501,6 +535,45 @@ class ERASEIndex:
             ids,
             labels,
             distances,
-            [self._vectors[i] for i in ids],
+            vectors,
             seed=self.params.seed,
         )
+        old.wipe()  # members deleted by this change leave no bytes behind
+        if isinstance(vectors, np.ndarray):
+            vectors[:] = 0.0
+
+
+def _positions(stored_ids: list[str], wanted: list[str]) -> npt.NDArray[np.intp]:
+    """Row of each wanted id in `stored_ids` (every wanted id is stored)."""
+    row = dict(zip(stored_ids, range(len(stored_ids)), strict=True))
+    return np.fromiter((row[i] for i in wanted), dtype=np.intp, count=len(wanted))
+
+
+def _member_tags(
+    ids: list[str], texts: Sequence[str], vectors: npt.NDArray[np.float32]
+) -> list[bytes]:
+    """256-bit hash of each (id, content, stored vector): what the membership digest sums.
+
+    One blake2b per member over the length-prefixed id, text and float32 vector bytes,
+    hashing the vector straight from the matrix (no per-row array).
+
+    Raises:
+        UnicodeEncodeError: An id or text is not encodable (nothing was changed).
+    """
+    rows = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1).data.cast("B")
+    width = vectors.shape[1] * 4
+    width_prefix = width.to_bytes(8, "little")
+    blake2b = hashlib.blake2b
+    out = []
+    for r, (example_id, text) in enumerate(zip(ids, texts, strict=True)):
+        id_bytes, text_bytes = example_id.encode(), text.encode()
+        parts = (
+            len(id_bytes).to_bytes(8, "little"),
+            id_bytes,
+            len(text_bytes).to_bytes(8, "little"),
+            text_bytes,
+            width_prefix,
+            rows[r * width : (r + 1) * width],
+        )
+        out.append(blake2b(b"".join(parts), digest_size=32).digest())
+    return out

@@ -65,6 +65,21 @@ class NeighborIndex:
         index._block = VectorBlock.of(ids, rows)
         return index
 
+    @classmethod
+    def over(cls, block: VectorBlock) -> NeighborIndex:
+        """An index searching `block` in place (shared, not copied: whoever owns the block
+        adds and removes its rows, and the index answers for its current rows).
+
+        Args:
+            block: The rows to search.
+
+        Returns:
+            The index.
+        """
+        index = cls(block.matrix.shape[1])
+        index._block = block
+        return index
+
     def __len__(self) -> int:
         """Number of members."""
         return len(self._block)
