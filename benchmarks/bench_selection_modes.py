@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_selector import LookupEmbeddings, clustered_unit_vectors, percentile, timed
+from bench_selector import percentile, timed, workload
 
 from langchain_erase import ERASEExampleSelector
 
@@ -37,11 +37,7 @@ def select_latencies(selector: Any, queries: int) -> tuple[float, float]:
 
 
 def bench_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
-    vectors = clustered_unit_vectors(n, args.dim, args.topics, args.spread, seed=n)
-    queries = clustered_unit_vectors(args.queries, args.dim, args.topics, args.spread, seed=n + 1)
-    emb = LookupEmbeddings(vectors, queries)
-    examples = [{"input": f"doc {i}", "output": str(i)} for i in range(n)]
-    ids = [f"id{i:08d}" for i in range(n)]
+    vectors, emb, examples, ids = workload(n, args)
     row: dict[str, Any] = {"n": n}
     for mode in MODES:
         sel = ERASEExampleSelector.from_examples(

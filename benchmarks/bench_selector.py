@@ -77,12 +77,19 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def bench_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
+def workload(
+    n: int, args: argparse.Namespace
+) -> tuple[np.ndarray, LookupEmbeddings, list[dict[str, str]], list[str]]:
+    """n clustered unit vectors (seeded by n), lookup embeddings answering `args.queries`
+    queries, and the matching examples and ids."""
     vectors = clustered_unit_vectors(n, args.dim, args.topics, args.spread, seed=n)
     queries = clustered_unit_vectors(args.queries, args.dim, args.topics, args.spread, seed=n + 1)
-    emb = LookupEmbeddings(vectors, queries)
     examples = [{"input": f"doc {i}", "output": str(i)} for i in range(n)]
-    ids = [f"id{i:08d}" for i in range(n)]
+    return vectors, LookupEmbeddings(vectors, queries), examples, [f"id{i:08d}" for i in range(n)]
+
+
+def bench_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
+    vectors, emb, examples, ids = workload(n, args)
     row: dict[str, Any] = {"n": n}
     params = {"k": args.k, "epsilon": args.epsilon, "p": args.p, "max_iter": args.max_iter}
 

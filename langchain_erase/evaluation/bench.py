@@ -100,26 +100,24 @@ def deletion_scaling(
         pool = [split.train[i].as_dict() for i in sorted(rng.permutation(len(split.train))[:n])]
         ids = [d["id"] for d in pool]
         embeddings.embed_documents([d["input"] for d in pool])  # warm the cache, untimed
+
+        def fit(
+            selection: SelectionMode, pool: list[dict[str, str]] = pool, ids: list[str] = ids
+        ) -> ERASEExampleSelector:
+            return ERASEExampleSelector.from_examples(
+                pool,
+                embeddings,
+                k=config.k,
+                seed=config.seed,
+                input_keys=["input"],
+                ids=ids,
+                selection=selection,
+            )
+
         start = time.perf_counter()
-        erase = ERASEExampleSelector.from_examples(
-            pool,
-            embeddings,
-            k=config.k,
-            seed=config.seed,
-            input_keys=["input"],
-            ids=ids,
-            selection="centroid",
-        )
+        erase = fit("centroid")
         fit_seconds = time.perf_counter() - start
-        fixed = ERASEExampleSelector.from_examples(
-            pool,
-            embeddings,
-            k=config.k,
-            seed=config.seed,
-            input_keys=["input"],
-            ids=ids,
-            selection="fixed",
-        )
+        fixed = fit("fixed")
         knn = SemanticSimilarityExampleSelector.from_examples(
             pool, embeddings, FAISS, k=config.k, input_keys=["input"], ids=ids
         )
