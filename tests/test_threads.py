@@ -24,6 +24,19 @@ def test_query_threads_limits_blas_inside_and_restores_after() -> None:
         assert blas_threads() == before
 
 
+def test_a_blas_loaded_after_the_first_query_is_limited_too() -> None:
+    # the controller was made once; faiss, imported later, brought a second BLAS that
+    # kept its own threads inside the limit
+    with query_threads(1):
+        pass
+    import faiss  # noqa: F401  (loads its own OpenBLAS and OpenMP)
+
+    before = blas_threads()
+    with query_threads(1):
+        assert blas_threads() == [1] * len(before)
+    assert blas_threads() == before
+
+
 def test_similar_pick_is_the_same_with_and_without_the_limit() -> None:
     rng = np.random.default_rng(0)
     vectors = normalize_rows(rng.standard_normal((500, 32)))

@@ -8,7 +8,7 @@ pools to one thread for the duration of a query, with threadpoolctl.
 
 from __future__ import annotations
 
-import functools
+import sys
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -17,10 +17,21 @@ from threadpoolctl import ThreadpoolController
 __all__ = ["query_threads"]
 
 
-@functools.cache
+_cached: tuple[int, ThreadpoolController] | None = None
+
+
 def _controller() -> ThreadpoolController:
-    """Created once (inspecting the loaded libraries costs ~1 ms); limiting is then cheap."""
-    return ThreadpoolController()
+    """The controller of the thread pools loaded now.
+
+    Inspecting the loaded libraries costs ~1 ms, so the controller is kept, and made again
+    only after an import (a module count that changed may have loaded another BLAS or OpenMP
+    library, e.g. torch's or faiss's, which an older controller would not limit).
+    """
+    global _cached
+    modules = len(sys.modules)
+    if _cached is None or _cached[0] != modules:
+        _cached = (modules, ThreadpoolController())
+    return _cached[1]
 
 
 def query_threads(threads: int | None) -> AbstractContextManager[Any]:
