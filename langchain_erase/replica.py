@@ -145,18 +145,14 @@ class Replica:
                 instead of the backend.
         """
         source: StorageBackend | WriteTxn = self.backend if txn is None else txn
-        changes = source.changes_after(self.position)
+        changes, added = source.log_after(self.position)
         if not changes:
             return
         last_op: dict[str, str] = {c.id_key: c.op for c in changes}
         gone = sorted(
             {self._keys[c.id_key] for c in changes if c.op == "delete" and c.id_key in self._keys}
         )
-        rows = [
-            r
-            for r in source.rows_added_after(self.position)
-            if last_op.get(self.key_of(r.id)) == "add"
-        ]
+        rows = [r for r in added if last_op.get(self.key_of(r.id)) == "add"]
         head = changes[-1]
         survivors = len(self.index) - len(gone) + len(rows)
         if len(gone) >= _BULK_DELETIONS and len(gone) * 8 >= survivors:

@@ -11,6 +11,7 @@ import itertools
 import multiprocessing
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -149,6 +150,32 @@ def test_processes_opening_a_new_store_at_once_all_succeed(backend_target: str) 
         for opener in openers:
             opener.join(timeout=60)
         assert outcomes == ["ok"] * 6
+
+
+def test_a_commit_between_the_catch_up_reads_is_not_an_inconsistency(tmp_path: Path) -> None:
+    # catch-up read the change log and the added rows separately: a deletion committed
+    # between the two reads hid a row both views needed, and the replica "repaired" itself
+    target = str(tmp_path / "store.db")
+    reader = ERASEExampleSelector.open(target, fake(), **PARAMS)
+    writer = ERASEExampleSelector.open(target, fake(), **PARAMS)
+    ids = [f"between-{i}" for i in range(12)]
+    writer.add_examples([example(i) for i in ids], ids=ids)
+    backend = reader._replica.backend
+    read_changes = backend._changes_after  # type: ignore[attr-defined]
+    receipts = []
+
+    def changes_then_a_commit_elsewhere(conn: Any, position: int) -> Any:
+        changes = read_changes(conn, position)
+        if not receipts:
+            receipts.append(writer.delete_example(ids[0]))
+        return changes
+
+    backend._changes_after = changes_then_a_commit_elsewhere  # type: ignore[attr-defined]
+    reader.select_examples({"input": "query"})
+    assert receipts and reader.consistency_repairs == 0
+    assert reader.ids == sorted(ids[1:]) and reader.verify()
+    reader.close()
+    writer.close()
 
 
 def test_a_selector_catches_up_on_10000_changes(backend_target: str) -> None:

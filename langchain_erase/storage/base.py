@@ -142,6 +142,20 @@ class LogReader(Protocol):
             Rows still present whose add record has a larger position, ordered by id."""
         ...
 
+    def log_after(self, position: int) -> tuple[list[ChangeRecord], list[ExampleRow]]:
+        """`changes_after` and `rows_added_after` read in one consistent snapshot.
+
+        Two separate reads can straddle another process's commit (a row added in the range
+        and deleted between them is then in neither view), so catching up reads both at once.
+
+        Args:
+            position: Last position the caller has applied.
+
+        Returns:
+            (change records after `position`, rows still present added after `position`).
+        """
+        ...
+
 
 class WriteTxn(LogReader, Protocol):
     """One open write transaction holding the example set's write lock.

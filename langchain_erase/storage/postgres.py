@@ -256,6 +256,10 @@ class PostgresWriteTxn(_Reader):
         """`LogReader.rows_added_after` (same argument and result)."""
         return self._rows_added_after(self._conn, position)
 
+    def log_after(self, position: int) -> tuple[list[ChangeRecord], list[ExampleRow]]:
+        """`LogReader.log_after` (same argument and result): inside this transaction."""
+        return self.changes_after(position), self.rows_added_after(position)
+
     def set_static(
         self, dimension: int, projection: bytes, fingerprint: dict[str, Any] | None
     ) -> None:
@@ -559,6 +563,16 @@ class PostgresBackend(_Reader):
     def rows_added_after(self, position: int) -> list[ExampleRow]:
         """`LogReader.rows_added_after` (same argument and result)."""
         return self._read("rows_added_after", lambda conn: self._rows_added_after(conn, position))
+
+    def log_after(self, position: int) -> tuple[list[ChangeRecord], list[ExampleRow]]:
+        """`LogReader.log_after`: both reads in one repeatable-read transaction."""
+
+        def query(conn: psycopg.Connection[Any]) -> tuple[list[ChangeRecord], list[ExampleRow]]:
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                return self._changes_after(conn, position), self._rows_added_after(conn, position)
+
+        return self._read("log_after", query)
 
     def snapshot(self) -> tuple[list[ExampleRow], int, str]:
         """Returns:

@@ -196,6 +196,9 @@ class _Txn:
     def rows_added_after(self, position: int) -> list[ExampleRow]:
         return self._backend._rows_added_after(self._conn, position)
 
+    def log_after(self, position: int) -> tuple[list[ChangeRecord], list[ExampleRow]]:
+        return self.changes_after(position), self.rows_added_after(position)
+
     def set_static(
         self, dimension: int, projection: bytes, fingerprint: dict[str, Any] | None
     ) -> None:
@@ -490,6 +493,18 @@ class SqliteBackend:
         Returns:
             Present rows added after `position`, ordered by id."""
         return self._rows_added_after(self._connection(), position)
+
+    def log_after(self, position: int) -> tuple[list[ChangeRecord], list[ExampleRow]]:
+        """`LogReader.log_after`: both reads in one read transaction."""
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN")
+            try:
+                return self._changes_after(conn, position), self._rows_added_after(conn, position)
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            raise self._sqlite_error(self.path, "read", err) from None
 
     def snapshot(self) -> tuple[list[ExampleRow], int, str]:
         """Returns:
