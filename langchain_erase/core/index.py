@@ -118,6 +118,8 @@ class ERASEIndex:
         #: Incremented by every change (before it starts): callers tell from it whether a
         #: failed operation may have left a partial change.
         self.revision = 0
+        #: (revision, state digest) of the last digest computed: selections read it often.
+        self._digest: tuple[int, str] | None = None
         self._store: VectorBlock | None = None
         self._buckets = BucketIndex(0, self._bucket_mode, 0)
         self.clear()
@@ -223,10 +225,13 @@ class ERASEIndex:
             64 hex digits; two indexes with equal digests pick the same examples for every
             query.
         """
+        if self._digest is not None and self._digest[0] == self.revision:
+            return self._digest[1]  # every change bumps `revision` first
         h = hashlib.sha256(self._static_digest())
         h.update(self._kmeans.record_digest())
         h.update(self._members_acc.astype("<u8").tobytes())
-        return h.hexdigest()
+        self._digest = (self.revision, h.hexdigest())
+        return self._digest[1]
 
     def _static_digest(self) -> bytes:
         """Digest of what never changes after the first example: settings and projection."""
