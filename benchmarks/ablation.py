@@ -23,8 +23,8 @@ import numpy as np
 
 from langchain_erase import ERASEExampleSelector
 from langchain_erase.evaluation.embedding_cache import CachedEmbeddings
-from langchain_erase.evaluation.runner import EvalConfig, erase_variant, expand_tasks, run_eval
-from langchain_erase.evaluation.tasks import DEFAULT_DATA_DIR, load_task, split_task
+from langchain_erase.evaluation.runner import EvalConfig, erase_variant, run_eval
+from langchain_erase.evaluation.tasks import DEFAULT_DATA_DIR, expand_tasks, load_task, split_task
 
 
 def refit_rows(args: argparse.Namespace, embeddings: CachedEmbeddings) -> list[dict[str, Any]]:

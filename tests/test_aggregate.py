@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from langchain_erase.evaluation.aggregate import aggregate, average_ranks, normalized_score
-from langchain_erase.evaluation.runner import expand_tasks
+from langchain_erase.evaluation.tasks import expand_tasks
 
 
 def test_normalized_score_is_bigbench_s() -> None:

@@ -226,3 +226,17 @@ def test_data_dir_environment_variable_is_where_task_names_are_found(tmp_path: P
     assert result.returncode == 2, result.stderr
     assert "more than the 40 training examples of --pool-task parity" in result.stderr
     assert list((tmp_path / "run").iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["eval", "bench"])
+def test_task_groups_are_expanded_before_the_tasks_are_checked(
+    command: str, capsys: pytest.CaptureFixture[str], workdir: Path
+) -> None:
+    # `--tasks all` names every task in the data dir: the check goes past the tasks (a broken
+    # one among them is named) instead of refusing "all" as a task that does not exist
+    write_parity_task(workdir / "data", "second")
+    argv = [command, "--tasks", "all", "--data-dir", "data", "--model", NO_MODEL]
+    argv += ["--pool-task", "parity", "--sizes", "20"] if command == "bench" else []
+    assert "model.gguf" in _refused(argv, capsys, workdir)
+    (workdir / "data" / "instruction_induction" / "second" / "execute.json").write_text("{")
+    assert "execute.json" in _refused(argv, capsys, workdir)

@@ -13,10 +13,10 @@ from task_files import (
 )
 
 from langchain_erase.errors import ERASEError, InvalidParameterError
-from langchain_erase.evaluation.runner import expand_tasks
 from langchain_erase.evaluation.tasks import (
     DEFAULT_DATA_DIR,
     TaskFormatError,
+    expand_tasks,
     load_task,
     majority_baseline,
     split_task,

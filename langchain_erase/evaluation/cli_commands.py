@@ -23,6 +23,7 @@ from langchain_erase.evaluation.tasks import (
     DATA_DIR_ENV,
     DEFAULT_DATA_DIR,
     Split,
+    expand_tasks,
     load_task,
     split_task,
 )
@@ -66,10 +67,13 @@ def _distinct(option: str, values: Sequence[object]) -> None:
 def _check_tasks(
     names: Sequence[str], data_dir: Path, seeds: Sequence[int], limit: int | None
 ) -> list[Split]:
-    """Every task loaded and split now, so a missing or broken one is refused up front."""
+    """Every task (groups such as `all` expanded) loaded and split now, so a missing or broken
+    one is refused up front."""
     _distinct("--tasks", names)
     return [
-        split_task(load_task(name, data_dir), seed, limit=limit) for name in names for seed in seeds
+        split_task(load_task(name, data_dir), seed, limit=limit)
+        for name in expand_tasks(names, data_dir)
+        for seed in seeds
     ]
 
 
@@ -123,7 +127,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
     _check_tasks(args.tasks, args.data_dir, args.seeds, args.limit)
     _check_model(args.model)
     config = EvalConfig(
-        tasks=tuple(args.tasks),
+        tasks=expand_tasks(args.tasks, args.data_dir),
         model=args.model,
         ks=tuple(args.ks),
         seeds=tuple(args.seeds),
@@ -212,7 +216,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         deletions=args.deletions,
         k=args.k,
         seed=args.seed,
-        tasks=tuple(args.tasks),
+        tasks=expand_tasks(args.tasks, args.data_dir),
         limit=args.limit,
         llm_queries=args.llm_queries,
         sisa=SISAConfig(shards=args.shards, slices=args.slices, seed=args.seed),

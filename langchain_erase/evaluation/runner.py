@@ -33,6 +33,7 @@ from langchain_erase.evaluation.tasks import (
     DEFAULT_DATA_DIR,
     Example,
     Split,
+    expand_tasks,
     load_task,
     majority_baseline,
     split_task,
@@ -48,7 +49,6 @@ __all__ = [
     "build_selector",
     "erase_variant",
     "evaluate_split",
-    "expand_tasks",
     "run_eval",
     "summarize",
     "write_reports",
@@ -476,36 +476,6 @@ def write_reports(results: dict[str, Any], out_dir: Path) -> list[Path]:
     paths[1].write_text(_markdown(results), encoding="utf-8")
     _plot(results, paths[2])
     return paths
-
-
-TASK_GROUPS = ("all", "instruction_induction", "bbii")
-
-
-def expand_tasks(names: Sequence[str], data_dir: Path) -> tuple[str, ...]:
-    """Task names with the groups `instruction_induction`, `bbii` and `all` (both) replaced
-    by every task found in `data_dir` for them, sorted; duplicates dropped.
-
-    Args:
-        names: task names, paths or group names.
-        data_dir: the datasets folder holding `instruction_induction/` and `bbii/`.
-
-    Returns:
-        The task names or paths to run, in order.
-    """
-    out: list[str] = []
-    for name in names:
-        if name not in TASK_GROUPS:
-            found = [name]
-        else:
-            found = []
-            if name in ("all", "instruction_induction"):
-                ii = data_dir / "instruction_induction"
-                found += sorted(d.name for d in ii.iterdir() if d.is_dir()) if ii.is_dir() else []
-            if name in ("all", "bbii"):
-                bb = data_dir / "bbii"
-                found += sorted(f.stem for f in bb.glob("*.json")) if bb.is_dir() else []
-        out += [f for f in found if f not in out]
-    return tuple(out)
 
 
 def _aggregate(

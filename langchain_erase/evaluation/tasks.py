@@ -26,10 +26,12 @@ from langchain_erase.errors import ERASEError, InvalidParameterError
 __all__ = [
     "DATA_DIR_ENV",
     "DEFAULT_DATA_DIR",
+    "TASK_GROUPS",
     "Example",
     "Split",
     "Task",
     "TaskFormatError",
+    "expand_tasks",
     "load_bigbench_task",
     "load_instruction_induction_task",
     "load_task",
@@ -336,3 +338,33 @@ def majority_baseline(split: Split) -> float:
         else:
             total += float(majority in e.answers)
     return total / len(split.test)
+
+
+TASK_GROUPS = ("all", "instruction_induction", "bbii")
+
+
+def expand_tasks(names: Sequence[str], data_dir: Path) -> tuple[str, ...]:
+    """Task names with the groups `instruction_induction`, `bbii` and `all` (both) replaced
+    by every task found in `data_dir` for them, sorted; duplicates dropped.
+
+    Args:
+        names: task names, paths or group names.
+        data_dir: the datasets folder holding `instruction_induction/` and `bbii/`.
+
+    Returns:
+        The task names or paths to run, in order.
+    """
+    out: list[str] = []
+    for name in names:
+        if name not in TASK_GROUPS:
+            found = [name]
+        else:
+            found = []
+            if name in ("all", "instruction_induction"):
+                ii = data_dir / "instruction_induction"
+                found += sorted(d.name for d in ii.iterdir() if d.is_dir()) if ii.is_dir() else []
+            if name in ("all", "bbii"):
+                bb = data_dir / "bbii"
+                found += sorted(f.stem for f in bb.glob("*.json")) if bb.is_dir() else []
+        out += [f for f in found if f not in out]
+    return tuple(out)
