@@ -17,6 +17,10 @@ exact values.
 Deleting a non-center member only removes it from its cell; deleting a center (probability
 m / n) promotes the next member in hash order, which takes over the members now closest to it,
 and the deleted center's members move to their nearest remaining center.
+
+In cell mode a query reads the probed cells through a float16 FAISS screen by default
+(`core/screen.py`): half the bytes of the float32 rows, and a proven bound that keeps the exact
+answer among the screened candidates, so the answer is the one the float32 scan gives.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy.typing as npt
 from sortedcontainers import SortedList
 
 from langchain_erase.core.hashing import mix64
+from langchain_erase.core.screen import Fp16Screen
 
 __all__ = ["CellIndex", "VectorBlock", "exact_dot", "similarity_slack"]
 
@@ -209,11 +214,20 @@ class CellIndex:
     """Most-similar-member search over one bucket: an exact scan below `exact_below`
     members, keyed-sample cells at and above it (see the module docstring).
 
-    In cell mode there are always exactly `cells` centers (exact_below > cells).
+    In cell mode there are always exactly `cells` centers (exact_below > cells). With
+    `screen` (the default) each cell also has a slot in a float16 FAISS screen that queries
+    scan; without it the float32 cell blocks are scanned with numpy. Both give the same answer.
     """
 
     def __init__(
-        self, dimension: int, *, cells: int, nprobe: int, exact_below: int, salt: int
+        self,
+        dimension: int,
+        *,
+        cells: int,
+        nprobe: int,
+        exact_below: int,
+        salt: int,
+        screen: bool = True,
     ) -> None:
         if not 1 <= nprobe <= cells < exact_below:
             raise ValueError("need 1 <= nprobe <= cells < exact_below")
@@ -222,6 +236,12 @@ class CellIndex:
         self.nprobe = nprobe
         self.exact_below = exact_below
         self._salt = salt
+        self._use_screen = screen
+        self._screen: Fp16Screen | None = None  # cell mode with `screen` only
+        self._slot: dict[str, int] = {}  # center id -> its cell's screen list
+        # one list per cell, plus a spare: an insert adds a center before it demotes one
+        self._slot_center: list[str] = [""] * (cells + 1)  # screen list -> center id
+        self._free_slots: list[int] = []
         self._order: SortedList = SortedList()  # (cell hash, id) of every member
         self._flat: VectorBlock | None = VectorBlock(dimension)  # below exact_below
         self._centers = VectorBlock(dimension)
@@ -267,11 +287,13 @@ class CellIndex:
         bounds = np.searchsorted(nearest[order], np.arange(len(center_ids) + 1))
         self._cells = {}
         self._cell_of = {}
+        lists = self.n_cells + 1
+        self._screen = Fp16Screen(self.dimension, lists) if self._use_screen else None
+        self._slot, self._free_slots = {}, list(range(lists - 1, -1, -1))
         for c, center in enumerate(center_ids):
             members = order[bounds[c] : bounds[c + 1]]
-            member_ids = [ids[r] for r in members.tolist()]
-            self._cells[center] = VectorBlock.of(member_ids, rows[members])
-            self._cell_of.update(dict.fromkeys(member_ids, center))
+            self._new_cell(center)
+            self._cell_extend(center, [ids[r] for r in members.tolist()], rows[members])
 
     def _nearest_centers(self, rows: npt.NDArray[np.float32]) -> npt.NDArray[np.intp]:
         """Row of the most similar center for each row (exact, ties by smaller center id)."""
@@ -336,7 +358,7 @@ class CellIndex:
         if self._flat is not None:
             self._flat.remove(example_id)
             return
-        self._cells[self._cell_of.pop(example_id)].remove(example_id)
+        self._cell_remove(self._cell_of.pop(example_id), example_id)
         if len(self._order) < self.exact_below:
             self._to_flat()
             return
@@ -351,6 +373,9 @@ class CellIndex:
             for example_id, row in zip(cell.ids, cell.rows, strict=True):
                 flat.add(example_id, row)
             cell.matrix[:] = 0.0
+        if self._screen is not None:
+            self._screen.wipe()
+        self._screen, self._slot, self._free_slots = None, {}, []
         self._flat, self._cells, self._cell_of = flat, {}, {}
         self._centers.matrix[:] = 0.0
         self._centers = VectorBlock(self.dimension)
@@ -360,13 +385,12 @@ class CellIndex:
         scores = self._centers.rows @ vector
         top = float(scores.max()) - similarity_slack(self.dimension)
         center = self._centers.ids[self._exact_nearest(vector, scores >= top)]
-        self._cells[center].add(example_id, vector)
-        self._cell_of[example_id] = center
+        self._cell_extend(center, [example_id], vector[None, :])
 
     def _add_center(self, center: str, vector: npt.NDArray[np.float32]) -> None:
         """Make `center` a center: it takes every member now more similar to it."""
         self._centers.add(center, vector)
-        self._cells[center] = VectorBlock(self.dimension)
+        self._new_cell(center)
         v64 = vector.astype(np.float64)
         slack = similarity_slack(self.dimension)
         for old, cell in list(self._cells.items()):
@@ -384,9 +408,8 @@ class CellIndex:
                     moving.append(cell.ids[r])
             for member in moving:
                 row_vector = cell.vector(member).copy()
-                cell.remove(member)
-                self._cells[center].add(member, row_vector)
-                self._cell_of[member] = center
+                self._cell_remove(old, member)
+                self._cell_extend(center, [member], row_vector[None, :])
 
     def _remove_center(self, center: str) -> None:
         """Stop `center` being a center: its cell's members move to their nearest center."""
@@ -395,13 +418,39 @@ class CellIndex:
         members = list(cell.ids)
         rows = cell.rows.copy()
         cell.matrix[:] = 0.0
+        slot = self._slot.pop(center, None)
+        if self._screen is not None and slot is not None:
+            self._screen.clear(slot)
+            self._free_slots.append(slot)
         if not members:
             return
         nearest = self._nearest_centers(rows)
         for member, c, row in zip(members, nearest.tolist(), rows, strict=True):
-            target = self._centers.ids[c]
-            self._cells[target].add(member, row)
-            self._cell_of[member] = target
+            self._cell_extend(self._centers.ids[c], [member], row[None, :])
+
+    def _new_cell(self, center: str) -> None:
+        """An empty cell for a new center (and a free screen list for it)."""
+        self._cells[center] = VectorBlock(self.dimension)
+        if self._screen is not None:
+            slot = self._free_slots.pop()
+            self._slot[center] = slot
+            self._slot_center[slot] = center
+
+    def _cell_extend(self, center: str, ids: list[str], rows: npt.NDArray[np.float32]) -> None:
+        """Append members to a cell's block and, row for row, to its screen list."""
+        self._cells[center].extend(ids, rows)
+        self._cell_of.update(dict.fromkeys(ids, center))
+        if self._screen is not None:
+            self._screen.extend(self._slot[center], rows)
+
+    def _cell_remove(self, center: str, example_id: str) -> None:
+        """Swap-remove a member from a cell's block and the same row from its screen list
+        (the caller updates `_cell_of`)."""
+        cell = self._cells[center]
+        row = cell.row[example_id]
+        cell.remove(example_id)
+        if self._screen is not None:
+            self._screen.swap_remove(self._slot[center], row)
 
     # ----------------------------------------------------------------- query
     def vector(self, example_id: str) -> npt.NDArray[np.float32]:
@@ -452,4 +501,42 @@ class CellIndex:
         scores = self._centers.rows @ query32
         probed = _top_exact(scores, self.nprobe, self._centers, query64)
         cells = [self._cells[self._centers.ids[c]] for c in probed]
-        return best_of([cell for cell in cells if len(cell)], query32, query64)
+        if self._screen is None:
+            return best_of([cell for cell in cells if len(cell)], query32, query64)
+        slots = [self._slot[self._centers.ids[c]] for c in probed]
+        pairs = self._screen.candidates(
+            query32, [s for s, cell in zip(slots, cells, strict=True) if len(cell)]
+        )
+        return best_of(
+            [VectorBlock.of(*self._screened(slot, rows)) for slot, rows in _by_slot(pairs)],
+            query32,
+            query64,
+        )
+
+    def _screened(self, slot: int, rows: list[int]) -> tuple[list[str], npt.NDArray[np.float32]]:
+        """Ids and float32 rows of screened candidates of one cell."""
+        cell = self._cells[self._slot_center[slot]]
+        return [cell.ids[r] for r in rows], cell.matrix[rows]
+
+    def screen_codes(self) -> list[bytes]:
+        """The float16 screen's live codes (empty without a screen), to check erasure.
+
+        Returns:
+            One bytes object per screen list.
+        """
+        return [] if self._screen is None else self._screen.code_bytes()
+
+    def wipe(self) -> None:
+        """Zero every vector and code this index holds (before it is dropped)."""
+        for block in self.blocks():
+            block.matrix[:] = 0.0
+        if self._screen is not None:
+            self._screen.wipe()
+
+
+def _by_slot(pairs: list[tuple[int, int]]) -> list[tuple[int, list[int]]]:
+    """(slot, rows) groups of (slot, row) pairs."""
+    groups: dict[int, list[int]] = {}
+    for slot, row in pairs:
+        groups.setdefault(slot, []).append(row)
+    return list(groups.items())
