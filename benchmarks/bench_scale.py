@@ -2,9 +2,11 @@
 
 Three runs (each prints JSON lines and a markdown table):
 - `similar`: select p50/p99 and recall@1 of the keyed-sample cell index against the exact
-  per-bucket scan, at `--n` points. The real pool has ~65k distinct inputs, so larger n tiles
-  it: copy c > 0 of input i is input i plus seeded Gaussian noise of norm `--noise`,
-  renormalized. Queries are pool inputs with fresh noise of the same norm.
+  per-bucket scan, at `--n` points, with the float16 FAISS screen (the default) and with the
+  float32 numpy scan of the same cells (their answers must agree: reported as `agree`).
+  The real pool has ~65k distinct inputs, so larger n tiles it: copy c > 0 of input i is
+  input i plus seeded Gaussian noise of norm `--noise`, renormalized. Queries are pool
+  inputs with fresh noise of the same norm.
 - `deletions`: refit rate, mean and p99 deletion cost and the speed-up over refitting, per n,
   on n inputs drawn from the de-duplicated pool (no tiling).
 - `threads`: `similar` select p50/p99 over `--threads-n` examples (the pool, tiled as above
@@ -82,7 +84,7 @@ def run_similar(args: argparse.Namespace) -> dict[str, Any]:
 
     hashes = id_hash64(0, ids)
 
-    def build(exact_below: int, cells: int, nprobe: int) -> BucketIndex:
+    def build(exact_below: int, cells: int, nprobe: int, screen: bool = True) -> BucketIndex:
         return BucketIndex.build(
             k_eff,
             "similar",
@@ -94,6 +96,7 @@ def run_similar(args: argparse.Namespace) -> dict[str, Any]:
             exact_below=exact_below,
             cells=cells,
             nprobe=nprobe,
+            screen=screen,
             id_hashes=hashes,
         )
 
@@ -113,31 +116,47 @@ def run_similar(args: argparse.Namespace) -> dict[str, Any]:
         exact_p99_s=percentile(times, 99),
     )
     del exact
-    build_s, cells = timed(
-        lambda: build(exact_below=DEFAULT_EXACT_BELOW, cells=args.cells, nprobe=args.nprobe[0])
-    )
-    row["cells"], row["cells_build_s"] = args.cells, build_s
-    row["by_nprobe"] = []
+    row["cells"], row["by_nprobe"] = args.cells, []
+    built = {}
+    for screen in (True, False):
+        build_s, built[screen] = timed(
+            lambda screen=screen: build(
+                exact_below=DEFAULT_EXACT_BELOW,
+                cells=args.cells,
+                nprobe=args.nprobe[0],
+                screen=screen,
+            )
+        )
+        row[f"cells_build_s_screen_{screen}"] = build_s
     for nprobe in args.nprobe:
-        for bucket in cells._blocks:
-            bucket.nprobe = nprobe
-        times, picks = select_times(cells)
-        hits = sum(
-            a == b
-            for got, want in zip(picks, truth, strict=True)
-            for a, b in zip(got, want, strict=True)
-        )
-        row["by_nprobe"].append(
-            {
-                "nprobe": nprobe,
-                "p50_s": percentile(times, 50),
-                "p99_s": percentile(times, 99),
-                "recall_at_1": hits / sum(len(t) for t in truth),
-            }
-        )
+        picked = {}
+        for screen, cells in built.items():
+            for bucket in cells._blocks:
+                bucket.nprobe = nprobe
+            times, picked[screen] = select_times(cells)
+            row["by_nprobe"].append(
+                {
+                    "nprobe": nprobe,
+                    "screen": screen,
+                    "p50_s": percentile(times, 50),
+                    "p99_s": percentile(times, 99),
+                    "recall_at_1": matches(picked[screen], truth),
+                }
+            )
+        row["by_nprobe"][-1]["agree"] = matches(picked[True], picked[False])
     row["load_after"] = load_average()
     row["blas"] = blas_setting()
     return row
+
+
+def matches(picks: list[list[tuple[int, str]]], truth: list[list[tuple[int, str]]]) -> float:
+    """Fraction of (query, bucket) picks equal to the reference picks."""
+    hits = sum(
+        a == b
+        for got, want in zip(picks, truth, strict=True)
+        for a, b in zip(got, want, strict=True)
+    )
+    return hits / sum(len(t) for t in truth)
 
 
 def cluster(

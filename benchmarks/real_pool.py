@@ -3,8 +3,12 @@
 Embeds distinct inputs, in a seeded random order, with the project's MiniLM GGUF
 (`LlamaCppEmbeddings`) and caches the float32 matrix under .bench/ (ignored by git) after
 every chunk, so an interrupted run keeps a uniform random sample of the pool and a later run
-continues it. Usage:
+continues it. `--from-eval-cache` instead takes the vectors `langchain-erase eval` already
+computed (its `cache/embeddings-minilm.npz`: the same model, full inputs, cut only past
+MiniLM's 512 tokens) for every pooled input found there, in the same seeded order, and
+embeds nothing. Usage:
     python benchmarks/real_pool.py [--datasets ../shared/datasets] [--minutes 20]
+    python benchmarks/real_pool.py --from-eval-cache results/eval-all/cache/embeddings-minilm.npz
 """
 
 from __future__ import annotations
@@ -62,9 +66,30 @@ def embed(root: Path, minutes: float) -> None:
         print(f"{len(done)} of {len(texts)} inputs embedded", flush=True)
 
 
+def from_eval_cache(root: Path, path: Path) -> None:
+    """Write the cache from an eval run's embedding cache (pooled inputs found there only)."""
+    with np.load(path) as data:
+        keys = json.loads(str(data["keys"]))
+        found = {
+            text: row
+            for (kind, text), row in zip(keys, data["vectors"], strict=True)
+            if kind == "doc"
+        }
+    texts = pooled_inputs(root)
+    np.random.default_rng(0).shuffle(texts)  # type: ignore[arg-type]
+    done = [t for t in texts if t in found]
+    CACHE.parent.mkdir(exist_ok=True)
+    np.savez(CACHE, texts=np.array(done), vectors=np.array([found[t] for t in done], np.float32))
+    print(f"{len(done)} of {len(texts)} inputs taken from {path}", flush=True)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--from-eval-cache", type=Path)
     args = parser.parse_args()
-    embed(args.datasets, args.minutes)
+    if args.from_eval_cache:
+        from_eval_cache(args.datasets, args.from_eval_cache)
+    else:
+        embed(args.datasets, args.minutes)

@@ -198,7 +198,8 @@ def test_many_tied_members_are_all_screened_and_the_smallest_id_wins() -> None:
     plain = fresh(data, cells=8, nprobe=8, exact_below=100, screen=False)
     q64 = twin.astype(np.float64)
     assert screened.best(twin, q64) == plain.best(twin, q64) == exact_best(data, twin)
-    assert len(screened._screen.candidates(twin, list(screened._slot.values()))) >= 300
+    lists = list(screened._slot.values())
+    assert len(screened._screen.candidates(twin, lists, len(data))) >= 300
 
 
 class _ResizeWatch:
@@ -238,3 +239,4 @@ def test_a_growing_list_zeroes_its_old_buffer_and_a_shrinking_one_its_tail() -> 
     assert np.array_equal(live[0], fp16_codes(rows[8:9])[0])
     assert not capacity[8:].any()
     assert fp16_codes(rows[:1]).tobytes() not in capacity.tobytes()
+    assert screen.nbytes() == 10 * (2 * DIM + 8)  # list 1 at capacity 10: codes and labels

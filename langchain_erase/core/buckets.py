@@ -233,6 +233,14 @@ class BucketIndex:
         matrix = np.concatenate(rows) if rows else np.zeros((0, self._dimension), np.float32)
         return ids, matrix
 
+    def screen_nbytes(self) -> int:
+        """`similar` mode: bytes of the float16 FAISS screens (C++ memory).
+
+        Returns:
+            The byte count.
+        """
+        return sum(index.screen_nbytes() for index in self._blocks)
+
     def wipe(self) -> None:
         """Zero every stored vector (before the index is dropped: no bytes linger)."""
         for index in self._blocks:

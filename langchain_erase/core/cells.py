@@ -500,13 +500,17 @@ class CellIndex:
             return best_of([self._flat], query32, query64)
         scores = self._centers.rows @ query32
         probed = _top_exact(scores, self.nprobe, self._centers, query64)
-        cells = [self._cells[self._centers.ids[c]] for c in probed]
+        centers = [self._centers.ids[c] for c in probed]
         if self._screen is None:
+            cells = [self._cells[center] for center in centers]
             return best_of([cell for cell in cells if len(cell)], query32, query64)
-        slots = [self._slot[self._centers.ids[c]] for c in probed]
-        pairs = self._screen.candidates(
-            query32, [s for s, cell in zip(slots, cells, strict=True) if len(cell)]
-        )
+        lists, total = [], 0
+        for center in centers:
+            size = len(self._cells[center].ids)
+            if size:
+                lists.append(self._slot[center])
+                total += size
+        pairs = self._screen.candidates(query32, lists, total)
         return best_of(
             [VectorBlock.of(*self._screened(slot, rows)) for slot, rows in _by_slot(pairs)],
             query32,
@@ -525,6 +529,14 @@ class CellIndex:
             One bytes object per screen list.
         """
         return [] if self._screen is None else self._screen.code_bytes()
+
+    def screen_nbytes(self) -> int:
+        """Bytes of the float16 screen (C++ memory, invisible to tracemalloc).
+
+        Returns:
+            The byte count (0 without a screen).
+        """
+        return 0 if self._screen is None else self._screen.nbytes()
 
     def wipe(self) -> None:
         """Zero every vector and code this index holds (before it is dropped)."""

@@ -83,6 +83,7 @@ class Fp16Screen:
             faiss.METRIC_INNER_PRODUCT,
         )
         self._index.is_trained = True  # float16 codes need no training
+        self._index.by_residual = False  # codes are the vectors themselves
         self._lists: Any = self._index.invlists
         self._code_size = 2 * dimension
         self._capacity = [0] * lists
@@ -158,6 +159,15 @@ class Fp16Screen:
         for list_no in range(len(self._capacity)):
             self.clear(list_no)
 
+    def nbytes(self) -> int:
+        """Bytes the lists hold in C++ memory (codes and labels, at capacity), which
+        tracemalloc does not see.
+
+        Returns:
+            The byte count.
+        """
+        return sum(self._capacity) * (self._code_size + 8)
+
     def code_bytes(self) -> list[bytes]:
         """The live codes of every list (to check erasure).
 
@@ -169,13 +179,16 @@ class Fp16Screen:
             for list_no in range(len(self._capacity))
         ]
 
-    def candidates(self, query: npt.NDArray[np.float32], lists: list[int]) -> list[tuple[int, int]]:
+    def candidates(
+        self, query: npt.NDArray[np.float32], lists: list[int], total: int
+    ) -> list[tuple[int, int]]:
         """(list, row) of every code in `lists` whose screened score is within
         2 * screen_slack of the best screened score.
 
         Args:
             query: the float32 unit query (D,).
             lists: the list slots to scan (at least one non-empty).
+            total: the number of codes in those lists.
 
         Returns:
             The (list, row) pairs; the exact best member's is among them.
@@ -183,7 +196,6 @@ class Fp16Screen:
         self._index.nprobe = len(lists)
         assign = np.asarray(lists, dtype=np.int64)[None, :]
         zero = np.zeros((1, len(lists)), dtype=np.float32)
-        total = sum(self._lists.list_size(list_no) for list_no in lists)
         k = min(_FIRST_K, total)
         while True:
             scores, labels = self._index.search_preassigned(query[None, :], k, assign, zero)
