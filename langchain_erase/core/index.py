@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -150,6 +150,14 @@ class ERASEIndex:
     def __contains__(self, example_id: object) -> bool:
         return example_id in self._texts
 
+    def none_present(self, ids: Iterable[str]) -> bool:
+        """Args:
+            ids: Example ids.
+
+        Returns:
+            True if none of them is present (one set operation, not a lookup per id)."""
+        return self._texts.keys().isdisjoint(ids)
+
     @property
     def dimension(self) -> int | None:
         """Embedding dimension D, fixed by the first example; None while empty."""
@@ -267,7 +275,7 @@ class ERASEIndex:
             return
         if unit_vectors.dtype != np.float32 or not np.isfinite(unit_vectors).all():
             raise ValueError("vectors must be finite float32 rows")
-        if len(set(ids)) != n or any(i in self._texts for i in ids):
+        if len(set(ids)) != n or not self.none_present(ids):
             raise ValueError("duplicate example id")
         if len(self._texts) + n > MAX_POINTS:
             raise ValueError(f"an index holds at most {MAX_POINTS} examples")
