@@ -55,6 +55,7 @@ from langchain_erase.inputs import (
     Example,
     check_unicode,
     embedded_text,
+    embedded_texts,
     encodable,
     parse_example,
     validate_example,
@@ -517,7 +518,7 @@ class ERASEExampleSelector(BaseExampleSelector):
             self._check_new_ids(new_ids)
         if not clean:
             return []
-        texts = [embedded_text(e, self.input_keys) for e in clean]
+        texts = embedded_texts(clean, self.input_keys)
         dimension = self.dimension
         unit = (
             self._embed(texts, query=False, dimension=dimension)
@@ -583,12 +584,15 @@ class ERASEExampleSelector(BaseExampleSelector):
             raise InvalidExampleError("ids must be a list with one id per example")
         if not all(isinstance(i, str) and i for i in new_ids):
             raise InvalidExampleError("ids must be non-empty strings")
-        for example_id in new_ids:
-            check_unicode(example_id, "an id")
+        if not encodable("".join(new_ids)):  # one check for all; then find the culprit
+            for example_id in new_ids:
+                check_unicode(example_id, "an id")
         return new_ids
 
     def _check_new_ids(self, new_ids: list[str]) -> None:
-        seen: set[str] = set()
+        if len(set(new_ids)) == len(new_ids) and self._index.none_present(new_ids):
+            return
+        seen: set[str] = set()  # find the first repeated or present id
         for example_id in new_ids:
             if example_id in seen or example_id in self._index:
                 raise DuplicateExampleError(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import TypeAlias, cast
+from typing import Any, TypeAlias, cast
 
 from langchain_erase.core.canonical import canonical_json
 from langchain_erase.errors import InvalidExampleError
@@ -35,6 +35,7 @@ __all__ = [
     "JSONValue",
     "check_unicode",
     "embedded_text",
+    "embedded_texts",
     "encodable",
     "parse_example",
     "rendered_values",
@@ -77,6 +78,47 @@ def _plain(value: object, where: str, depth: int) -> JSONValue:
         f"{where} is a {type(value).__name__}, which has no JSON form "
         "(use strings, numbers, booleans, None, lists or dicts)"
     )
+
+
+class _UnusualValueError(Exception):
+    """`_plain_fast` met something it does not handle; `_plain` decides (and names it)."""
+
+
+def _plain_fast(value: Any, depth: int) -> JSONValue:
+    """`_plain` for values built of exactly str, int, float, bool, None, list and dict.
+
+    The same copy as `_plain` without building an error location per value; anything else
+    (a subclass, a tuple, a bad value) raises `_UnusualValueError` or UnicodeEncodeError,
+    and `_plain` handles it.
+    """
+    kind = type(value)
+    if kind is str:
+        if not value.isascii():
+            value.encode("utf-8")  # UnicodeEncodeError: a lone surrogate
+        return cast(str, value)
+    if value is None or kind is bool or kind is int:
+        return cast(JSONValue, value)
+    if kind is float:
+        if not math.isfinite(value):
+            raise _UnusualValueError
+        return cast(float, value)
+    if depth >= MAX_DEPTH:  # a container's items sit one level deeper
+        raise _UnusualValueError
+    if kind is dict:
+        out: dict[str, JSONValue] = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _UnusualValueError
+            if not key.isascii():
+                key.encode("utf-8")
+            if type(item) is str and item.isascii():  # the common case, inline
+                out[key] = item
+            else:
+                out[key] = _plain_fast(item, depth + 1)
+        return out
+    if kind is list:
+        return [_plain_fast(item, depth + 1) for item in value]
+    raise _UnusualValueError
 
 
 def encodable(text: str) -> bool:
@@ -126,7 +168,10 @@ def validate_example(example: object, required: Sequence[str], what: str = "exam
     """
     if not isinstance(example, Mapping) or not example:
         raise InvalidExampleError(f"{what} must be a non-empty dict, got {example!r:.80}")
-    copy = cast(Example, _plain(example, what, 0))  # a Mapping always comes back as a dict
+    try:
+        copy = cast(Example, _plain_fast(example, 0))
+    except (_UnusualValueError, UnicodeEncodeError):
+        copy = cast(Example, _plain(example, what, 0))  # a Mapping always comes back as a dict
     missing = [key for key in required if key not in copy]
     if missing:
         raise InvalidExampleError(f"{what} is missing keys {missing}")
@@ -198,6 +243,27 @@ def embedded_text(example: Mapping[str, JSONValue], input_keys: Sequence[str] | 
     """
     keys = sorted(input_keys) if input_keys else sorted(example)
     return " ".join(_text(example[key]) for key in keys)
+
+
+def embedded_texts(
+    examples: Sequence[Mapping[str, JSONValue]], input_keys: Sequence[str] | None
+) -> list[str]:
+    """`embedded_text` of each example, the input keys sorted once for the whole batch.
+
+    Args:
+        examples: Validated examples.
+        input_keys: The selector's input keys, or None for all keys.
+
+    Returns:
+        One text per example, equal to `embedded_text(example, input_keys)`.
+    """
+    if not input_keys:
+        return [embedded_text(example, None) for example in examples]
+    keys = sorted(input_keys)
+    if len(keys) == 1:
+        (key,) = keys
+        return [_text(example[key]) for example in examples]
+    return [" ".join([_text(example[key]) for key in keys]) for example in examples]
 
 
 def _text(value: JSONValue) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import numpy as np
 import pytest
@@ -196,3 +197,18 @@ def test_fixed_mode_shows_each_buckets_smallest_keyed_hash_to_every_query(seed: 
         if bucket
     ]
     assert all(sel.select_examples(q) == expected for q in QUERIES)
+
+
+@pytest.mark.parametrize("mode", ["random", "similar", "knn"])
+def test_a_bulk_add_of_a_tenth_is_one_refit_and_equals_a_fresh_fit(
+    mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """100k onto 1M in miniature: a batch of a tenth of the result refits once (checking each
+    new example alone costs far more than one refit) and is still exactly a fresh fit."""
+    examples = [{"input": f"w{i} x{i % 7}", "output": str(i)} for i in range(440)]
+    grown = build(examples[:400], mode)
+    with caplog.at_level(logging.INFO, logger="langchain_erase"):
+        grown.add_examples(examples[400:])
+    assert "fitted 40 new examples at once" in caplog.text  # not 40 checked insertions
+    same(grown, build(examples, mode))
+    assert grown.verify()

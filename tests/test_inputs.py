@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.prompts import (
@@ -22,7 +25,13 @@ from langchain_erase import (
     InvalidExampleError,
     default_example_id,
 )
-from langchain_erase.inputs import canonical_json, embedded_text, validate_example
+from langchain_erase import inputs as inputs_module
+from langchain_erase.inputs import (
+    canonical_json,
+    embedded_text,
+    embedded_texts,
+    validate_example,
+)
 
 EMB = DeterministicFakeEmbedding(size=16)
 EXAMPLES = [{"input": f"word{i}", "output": f"WORD{i}"} for i in range(30)]
@@ -176,3 +185,113 @@ def test_cache_eviction_finds_deleted_examples_with_non_string_values() -> None:
     evict_on_delete(sel, llama)
     sel.delete_example("a")  # its output 42 was shown in the first cached prompt
     assert len(llama.cache.cache_state) == 1
+
+
+# ------------------------------------------------ fast paths against the reference code
+class _Str(str):
+    """A str subclass: the fast path leaves it to the reference code."""
+
+
+_SCALARS = (
+    st.text(alphabet=st.characters(codec=None, categories=None), max_size=6)
+    | st.sampled_from(["\ud800", "a\udfff", "é", "", "ascii"])
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.booleans()
+    | st.none()
+    | st.builds(_Str, st.text(max_size=3))
+)
+_KEYS = st.text(max_size=4) | st.sampled_from(["\ud83d", "k"]) | st.integers(0, 3) | st.none()
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.dictionaries(_KEYS, inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+def _reference_validate(example: object) -> tuple[str, Any]:
+    """validate_example as it was: the recursive `_plain` for every value."""
+    if not isinstance(example, Mapping) or not example:
+        return ("error", f"example must be a non-empty dict, got {example!r:.80}")
+    try:
+        return ("ok", inputs_module._plain(example, "example", 0))
+    except InvalidExampleError as err:
+        return ("error", str(err))
+
+
+def _typed(value: Any) -> Any:
+    """Value with every type spelled out (True == 1 and 1.0 == 1 would hide a change)."""
+    if isinstance(value, dict):
+        return ("dict", [(_typed(k), _typed(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return ("list", [_typed(v) for v in value])
+    return (type(value).__name__, repr(value))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(_KEYS, _VALUES, max_size=4) | _VALUES)
+def test_validate_example_fast_path_equals_the_reference(example: Any) -> None:
+    expected = _reference_validate(example)
+    try:
+        got: tuple[str, Any] = ("ok", validate_example(example, ()))
+    except InvalidExampleError as err:
+        got = ("error", str(err))
+    assert got[0] == expected[0]
+    assert _typed(got[1]) == _typed(expected[1])
+    if got[0] == "ok":  # a copy: no container is shared with the caller's
+        assert got[1] is not example
+
+
+@pytest.mark.parametrize("depth", [62, 63, 64, 65, 66])
+def test_validate_example_fast_path_keeps_the_depth_limit(depth: int) -> None:
+    for leaf in ([], 1, "x"):
+        value: Any = leaf
+        for _ in range(depth):
+            value = [value]
+        example = {"a": value}
+        expected = _reference_validate(example)
+        try:
+            got: tuple[str, Any] = ("ok", validate_example(example, ()))
+        except InvalidExampleError as err:
+            got = ("error", str(err))
+        assert _typed(got) == _typed(expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_VALUES)
+def test_canonical_json_is_json_dumps_with_the_canonical_settings(value: Any) -> None:
+    def dumps() -> str:
+        return json.dumps(
+            value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        )
+
+    try:
+        expected: tuple[str, str] = ("ok", dumps())
+    except (ValueError, TypeError) as err:
+        expected = (type(err).__name__, str(err))
+    try:
+        got: tuple[str, str] = ("ok", canonical_json(value))
+    except (ValueError, TypeError) as err:
+        got = (type(err).__name__, str(err))
+    assert got == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.dictionaries(st.sampled_from("abc"), _VALUES, min_size=3), max_size=4),
+    st.sampled_from([None, [], ["a"], ["c", "a"], ["b", "c", "a"]]),
+)
+def test_embedded_texts_is_embedded_text_per_example(
+    examples: list[dict[str, Any]], input_keys: list[str] | None
+) -> None:
+    clean = []
+    for example in examples:
+        try:
+            clean.append(validate_example(example, ()))
+        except InvalidExampleError:
+            continue
+    assert embedded_texts(clean, input_keys) == [embedded_text(e, input_keys) for e in clean]

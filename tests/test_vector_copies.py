@@ -59,3 +59,21 @@ def test_each_vector_is_stored_once_and_a_deleted_one_nowhere(mode: SelectionMod
     assert index.verify()
     kept = [r for r, i in enumerate(ids) if i not in ids[::4]]
     assert np.array_equal(index.rows()[2], vectors[kept])
+
+
+@pytest.mark.parametrize("bad", [None, np.nan, np.inf, -np.inf, "inf-inf", "max"])
+def test_check_rows_refuses_exactly_the_non_finite_rows(bad: object) -> None:
+    """The one-sum finiteness check agrees with an elementwise one, even at float32's edge."""
+    big = np.float32(np.finfo(np.float32).max)
+    rows = np.full((3, 8), big if bad == "max" else 0.5, dtype=np.float32)
+    if bad == "inf-inf":
+        rows[0, 0], rows[2, 7] = np.inf, -np.inf
+    elif isinstance(bad, float):
+        rows[1, 3] = bad
+    index = ERASEIndex(QKMeansParams(k=2, epsilon=0.5), 4, "random")
+    ids, texts = ["a", "b", "c"], ["{}", "{}", "{}"]
+    if np.isfinite(rows).all():
+        index.check_rows(ids, texts, rows)
+    else:
+        with pytest.raises(ValueError, match="finite"):
+            index.check_rows(ids, texts, rows)

@@ -9,6 +9,13 @@ from typing import Any
 
 __all__ = ["canonical_json", "default_example_id", "redact_id"]
 
+#: What `json.dumps(example, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+#: allow_nan=False)` builds on every call: one shared encoder (it keeps no state between
+#: calls) saves that construction per example.
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+)
+
 
 def canonical_json(example: object) -> str:
     """The one serialization of an example (or of one JSON value) used for ids, digests,
@@ -21,9 +28,7 @@ def canonical_json(example: object) -> str:
     Returns:
         Compact JSON with sorted keys and non-ASCII characters kept as they are.
     """
-    return json.dumps(
-        example, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-    )
+    return _ENCODER.encode(example)
 
 
 def default_example_id(example: Mapping[str, Any]) -> str:

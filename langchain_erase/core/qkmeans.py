@@ -307,7 +307,7 @@ class QuantizedKMeans:
         self._coords = np.array(coords, dtype=np.int64).reshape(n, self.p)
         self._hashes = np.array(hashes, dtype=np.uint64).reshape(n)
         self._ids = list(ids)
-        self._row = {i: r for r, i in enumerate(ids)}
+        self._row = dict(zip(ids, range(n), strict=True))
         self._free = []
         self._labels = np.zeros(n, dtype=np.int64)
         self._clear_record()
@@ -497,7 +497,7 @@ class QuantizedKMeans:
         self, ids: Sequence[str], coords: IntArray, hashes: npt.NDArray[np.uint64]
     ) -> None:
         """Add many points with one refit (cheaper than checking each one)."""
-        if any(i in self._row for i in ids) or len(set(ids)) != len(ids):
+        if not self._row.keys().isdisjoint(ids):  # repeats within `ids`: `fit` refuses them
             raise ValueError("duplicate ids")
         rows = list(self._row.values())
         self.fit(
