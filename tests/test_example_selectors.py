@@ -15,6 +15,7 @@ from langchain_erase import (
     DeletionReceipt,
     DuplicateExampleError,
     ERASEExampleSelector,
+    InvalidParameterError,
     UnknownExampleError,
     default_example_id,
 )
@@ -212,3 +213,53 @@ def test_a_bulk_add_of_a_tenth_is_one_refit_and_equals_a_fresh_fit(
     assert "fitted 40 new examples at once" in caplog.text  # not 40 checked insertions
     same(grown, build(examples, mode))
     assert grown.verify()
+
+
+def test_similar_screen_changes_no_selection_and_holds_through_deletions() -> None:
+    # one bucket (k = 1) of 17,000 members: above the 16,384 at which cells (and the float16
+    # FAISS screen) take over from the exact scan
+    rng = np.random.default_rng(12)
+    base = rng.standard_normal((400, 24)).astype(np.float32)
+    vectors = base[rng.integers(0, 400, 17_000)] + 0.05 * rng.standard_normal((17_000, 24))
+    examples = [{"input": f"doc {i}"} for i in range(17_000)]
+
+    def fit(screen: bool, rows: list[int]) -> ERASEExampleSelector:
+        return ERASEExampleSelector.from_examples(
+            [examples[r] for r in rows],
+            EMB,
+            k=1,
+            input_keys=["input"],
+            selection="similar",
+            vectors=vectors[rows],
+            similar_screen=screen,
+        )
+
+    everyone = list(range(17_000))
+    screened, plain = fit(True, everyone), fit(False, everyone)
+    assert screened._index._buckets.screen_nbytes() >= 17_000 * (2 * 24 + 8)
+    assert plain._index._buckets.screen_nbytes() == 0
+    queries = [{"input": f"query {i}"} for i in range(40)]
+    picks = [screened.select_examples(q) for q in queries]
+    assert picks == [plain.select_examples(q) for q in queries]
+    for victim in {p["input"] for pick in picks for p in pick}:  # the picked ones leave
+        screened.delete_example(default_example_id({"input": victim}))
+    kept = [r for r in everyone if examples[r]["input"] not in {p[0]["input"] for p in picks}]
+    fresh = fit(False, kept)
+    assert screened.state_digest() == fresh.state_digest()
+    assert [screened.select_examples(q) for q in queries] == [
+        fresh.select_examples(q) for q in queries
+    ]
+
+
+def test_similar_screen_is_checked_and_is_no_part_of_the_stored_parameters(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidParameterError, match="similar_screen must be True or False"):
+        ERASEExampleSelector(EMB, selection="similar", similar_screen=1)  # type: ignore[arg-type]
+    path = tmp_path / "s.db"
+    sel = ERASEExampleSelector.open(path, EMB, selection="similar", input_keys=["input"])
+    sel.add_examples([{"input": "a"}, {"input": "b"}])
+    digest = sel.state_digest()
+    sel.close()
+    # a process short of memory may reopen the same store without the screen
+    again = ERASEExampleSelector.open(path, EMB, similar_screen=False)
+    assert again.state_digest() == digest and again._index.similar_screen is False
+    again.close()

@@ -95,6 +95,7 @@ class ERASEIndex:
         *,
         fetch_k: int = DEFAULT_FETCH_K,
         lambda_mult: float = DEFAULT_LAMBDA_MULT,
+        similar_screen: bool = True,
     ) -> None:
         """Create an empty index.
 
@@ -106,12 +107,16 @@ class ERASEIndex:
                 (the adapter's input and example keys); included in `state_digest`.
             fetch_k: "mmr": how many nearest members are candidates (at least k are).
             lambda_mult: "mmr": weight of similarity to the query (1) versus diversity (0).
+            similar_screen: "similar": scan large buckets' cells through the float16 FAISS
+                screen (`core/screen.py`; 776 more bytes per example at D = 384, about half
+                the query time). It never changes an answer, so it is no part of the state.
         """
         self.params = params
         self.p = p
         self.selection: SelectionMode = selection
         self.fetch_k = fetch_k
         self.lambda_mult = lambda_mult
+        self.similar_screen = similar_screen
         self._context = dict(context or {})
         if selection == "mmr":  # part of the state's identity only where they act
             self._context.update(fetch_k=fetch_k, lambda_mult=lambda_mult)
@@ -143,7 +148,9 @@ class ERASEIndex:
         #: 256-bit member tag of each id (see `_member_tags`), what the membership digest sums.
         self._tags: dict[str, bytes] = {}
         self._members_acc = np.zeros(4, dtype=np.uint64)
-        self._buckets = BucketIndex(0, self._bucket_mode, 0, seed=self.params.seed)
+        self._buckets = BucketIndex(
+            0, self._bucket_mode, 0, seed=self.params.seed, screen=self.similar_screen
+        )
         # The one copy of each vector: the `similar` buckets' blocks in that mode, else
         # this block (which `knn` and `mmr` search in place).
         self._store = None
@@ -472,6 +479,7 @@ class ERASEIndex:
             self._context,
             fetch_k=self.fetch_k,
             lambda_mult=self.lambda_mult,
+            similar_screen=self.similar_screen,
         )
         ids, texts, vectors = self.rows()
         if ids:
@@ -557,6 +565,7 @@ class ERASEIndex:
             distances,
             vectors,
             seed=self.params.seed,
+            screen=self.similar_screen,
         )
         old.wipe()  # members deleted by this change leave no bytes behind
         if isinstance(vectors, np.ndarray):
