@@ -86,6 +86,7 @@ def markdown(refit: list[dict[str, Any]], accuracy: dict[str, Any] | None, args:
     tasks = sorted({r["task"] for r in refit})
     acc_rows = accuracy["rows"] if accuracy else []
     acc_tasks = sorted({r["task"] for r in acc_rows if r["selector"] != "zero-shot"})
+    means = accuracy["aggregate"]["overall"]["selectors"] if accuracy else {}
     lines = [
         f"Refit rate: mean over {len(tasks)} task pools ({', '.join(tasks)}), "
         f"{args.deletions} seeded deletions each, k = {args.k}, seeds {args.seeds}. "
@@ -94,9 +95,10 @@ def markdown(refit: list[dict[str, Any]], accuracy: dict[str, Any] | None, args:
         + f" 1-minute load average {os.getloadavg()[0]:.1f}.",
         "",
         "| p | ε | refit rate: mean / median [min, max] over tasks | mean delete | "
+        + ("mean accuracy over the tasks [95% CI, stratified] | " if means else "")
         + " | ".join(f"accuracy {t} [95% CI]" for t in acc_tasks)
         + " |",
-        "|---" * (4 + len(acc_tasks)) + "|",
+        "|---" * (4 + bool(means) + len(acc_tasks)) + "|",
     ]
     for p in args.p:
         for eps in args.epsilon:
@@ -105,6 +107,14 @@ def markdown(refit: list[dict[str, Any]], accuracy: dict[str, Any] | None, args:
                 continue
             rates = [r["refit_rate"] for r in sel]
             cells = []
+            mean = means.get(erase_variant("random", p, eps))
+            if means:
+                cells.append(
+                    "–"
+                    if mean is None
+                    else f"{100 * mean['mean_accuracy']:.1f}% [{100 * mean['ci95'][0]:.1f}, "
+                    f"{100 * mean['ci95'][1]:.1f}]"
+                )
             for t in acc_tasks:
                 a = next(
                     (
@@ -140,33 +150,37 @@ def plot(refit: list[dict[str, Any]], accuracy: dict[str, Any] | None, args: Any
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-    acc_rows = accuracy["rows"] if accuracy else []
     for eps in args.epsilon:
         rates = [
             np.mean([r["refit_rate"] for r in refit if r["p"] == p and r["epsilon"] == eps])
             for p in args.p
         ]
         axes[0].plot(args.p, rates, marker="o", label=f"ε = {eps:g}")
-        for t in sorted({r["task"] for r in acc_rows if r["selector"] != "zero-shot"}):
-            acc = [
-                next(
-                    (
-                        r["accuracy"]
-                        for r in acc_rows
-                        if r["task"] == t and r["selector"] == erase_variant("random", p, eps)
-                    ),
-                    np.nan,
-                )
-                for p in args.p
-            ]
-            axes[1].plot(args.p, acc, marker="o", label=f"{t}, ε = {eps:g}")
+        if accuracy:
+            means = accuracy["aggregate"]["overall"]["selectors"]
+            found = [means.get(erase_variant("random", p, eps)) for p in args.p]
+            acc = [m["mean_accuracy"] if m else np.nan for m in found]
+            err = np.array(
+                [
+                    [m["mean_accuracy"] - m["ci95"][0], m["ci95"][1] - m["mean_accuracy"]]
+                    if m
+                    else [np.nan, np.nan]
+                    for m in found
+                ]
+            ).T
+            axes[1].errorbar(args.p, acc, yerr=err, marker="o", capsize=3, label=f"ε = {eps:g}")
     axes[0].set(xscale="log", xlabel="p", ylabel="refit rate per deletion", title="refit rate")
-    axes[1].set(xscale="log", xlabel="p", ylabel="accuracy", title="ERASE random, k = 4")
+    axes[1].set(
+        xscale="log",
+        xlabel="p",
+        ylabel="mean accuracy over the tasks",
+        title="ERASE random, k = 4 (95% CI)",
+    )
     for ax in axes:
         ax.minorticks_off()
         ax.set_xticks(args.p, [str(p) for p in args.p])
     axes[0].legend(fontsize=7)
-    axes[1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    axes[1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(args.out / "ablation.png", dpi=80)
     plt.close(fig)
