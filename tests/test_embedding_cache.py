@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from langchain_core.embeddings import DeterministicFakeEmbedding
+from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 
 from langchain_erase.evaluation.embedding_cache import CachedEmbeddings
 
@@ -56,3 +56,40 @@ def test_texts_longer_than_the_window_are_embedded_from_a_prefix() -> None:
     assert cached.truncated > 0 and len(vectors) == 2
     assert vectors[0] == inner.embed_documents(["short text"])[0]
     assert cached.embed_query(long_text) and cached.computed == 3
+
+
+def test_runs_sharing_the_file_keep_each_others_vectors(tmp_path: Path) -> None:
+    path = tmp_path / "cache.npz"
+    inner = DeterministicFakeEmbedding(size=4)
+    first, second = CachedEmbeddings(inner, path), CachedEmbeddings(inner, path)
+    first.embed_documents(["x"])
+    second.embed_query("y")
+    first.save()
+    second.save()  # must merge what `first` wrote, not overwrite it
+    resumed = CachedEmbeddings(inner, path)
+    assert resumed.embed_documents(["x"]) == first.embed_documents(["x"])
+    assert resumed.embed_query("y") == second.embed_query("y")
+    assert resumed.computed == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.npz", "cache.npz.lock"]
+
+
+class _Ones(Embeddings):
+    """Every text to the same vector, unlike DeterministicFakeEmbedding."""
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [[1.0] * 4 for _ in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return [1.0] * 4
+
+
+def test_a_vector_already_used_is_kept_when_another_file_is_merged(tmp_path: Path) -> None:
+    path = tmp_path / "other.npz"
+    other = CachedEmbeddings(DeterministicFakeEmbedding(size=4), path)
+    other.embed_documents(["x", "z"])
+    other.save()
+    cached = CachedEmbeddings(_Ones())
+    used = cached.embed_documents(["x"])
+    assert cached.update_from(path) == 2
+    assert cached.embed_documents(["x"]) == used == [[1.0] * 4]  # not the file's vector
+    assert cached.embed_documents(["z"]) == other.embed_documents(["z"])

@@ -7,7 +7,12 @@ run embeds nothing it has seen before.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
+import os
+import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +21,8 @@ from langchain_core.embeddings import Embeddings
 from langchain_erase.errors import InputTooLongError
 
 __all__ = ["CachedEmbeddings"]
+
+logger = logging.getLogger(__name__)
 
 
 class CachedEmbeddings(Embeddings):
@@ -37,7 +44,8 @@ class CachedEmbeddings(Embeddings):
 
     def update_from(self, path: Path) -> int:
         """Add the vectors of another cache file (e.g. one a concurrent run writes), without
-        writing anything; returns how many entries it held.
+        writing anything; a text already cached keeps the vector this run has used. Returns
+        how many entries the file held.
 
         Args:
             path: a file written by `save()`.
@@ -48,7 +56,7 @@ class CachedEmbeddings(Embeddings):
         with np.load(path) as data:
             keys = json.loads(str(data["keys"]))
             for key, row in zip(keys, data["vectors"], strict=True):
-                self._cache[(key[0], key[1])] = row.tolist()
+                self._cache.setdefault((key[0], key[1]), row.tolist())
         return len(keys)
 
     def _lookup(self, kind: str, texts: list[str]) -> list[list[float]]:
@@ -85,17 +93,37 @@ class CachedEmbeddings(Embeddings):
         return self._lookup("query", [text])[0]
 
     def save(self) -> None:
-        """Write the cache (atomically) when it has a path and something new was computed
-        since the last save (a large cache is not rewritten for nothing)."""
+        """Write the cache when it has a path and something new was computed since the last
+        save (a large cache is not rewritten for nothing).
+
+        Runs that share the file (two workers on different tasks) lose nothing: under an
+        exclusive lock on `<path>.lock`, the entries the file holds now are merged in first,
+        then the whole is written to a temporary file of this process's own and renamed over
+        the path, so a reader sees the old file or the new one, never a mix. A file that
+        cannot be read as a cache is replaced, with a warning.
+        """
         if self.path is None or not self._cache or self.computed == self._saved:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        keys = list(self._cache)
-        tmp = self.path.with_name(self.path.name + ".tmp.npz")
-        np.savez(
-            tmp,
-            keys=np.array(json.dumps(keys)),
-            vectors=np.array([self._cache[k] for k in keys], dtype=np.float64),
-        )
-        tmp.replace(self.path)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        with lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.path.exists():
+                try:
+                    self.update_from(self.path)
+                except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+                    logger.warning("replacing unreadable embedding cache %s: %s", self.path, exc)
+            keys = list(self._cache)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    np.savez(
+                        out,
+                        keys=np.array(json.dumps(keys)),
+                        vectors=np.array([self._cache[k] for k in keys], dtype=np.float64),
+                    )
+                os.replace(tmp, self.path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
         self._saved = self.computed
