@@ -71,6 +71,7 @@ def test_runs_sharing_the_file_keep_each_others_vectors(tmp_path: Path) -> None:
     assert resumed.embed_query("y") == second.embed_query("y")
     assert resumed.computed == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.npz", "cache.npz.lock"]
+    assert path.stat().st_mode & 0o777 == 0o600
 
 
 class _Ones(Embeddings):

@@ -99,7 +99,8 @@ class CachedEmbeddings(Embeddings):
         Runs that share the file (two workers on different tasks) lose nothing: under an
         exclusive lock on `<path>.lock`, the entries the file holds now are merged in first,
         then the whole is written to a temporary file of this process's own and renamed over
-        the path, so a reader sees the old file or the new one, never a mix. A file that
+        the path, so a reader sees the old file or the new one, never a mix. The file is
+        readable by its owner only (mode 0600): it holds the pool's vectors. A file that
         cannot be read as a cache is replaced, with a warning.
         """
         if self.path is None or not self._cache or self.computed == self._saved:
