@@ -137,9 +137,11 @@ def markdown(refit: list[dict[str, Any]], accuracy: dict[str, Any] | None, args:
                 + " | ".join(cells)
                 + " |"
             )
-    for r in acc_rows:
-        if r["selector"] == "zero-shot":
-            lines.append(f"\nZero-shot on {r['task']}: {100 * r['accuracy']:.0f}%.")
+    zero_shot = [
+        f"{r['task']} {100 * r['accuracy']:.0f}%" for r in acc_rows if r["selector"] == "zero-shot"
+    ]
+    if zero_shot:
+        lines.append("\nZero-shot accuracy, for comparison: " + ", ".join(zero_shot) + ".")
     return "\n".join(lines) + "\n"
 
 
