@@ -152,14 +152,14 @@ def plot(refit: list[dict[str, Any]], accuracy: dict[str, Any] | None, args: Any
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    means = accuracy["aggregate"]["overall"]["selectors"] if accuracy else {}
     for eps in args.epsilon:
         rates = [
             np.mean([r["refit_rate"] for r in refit if r["p"] == p and r["epsilon"] == eps])
             for p in args.p
         ]
         axes[0].plot(args.p, rates, marker="o", label=f"ε = {eps:g}")
-        if accuracy:
-            means = accuracy["aggregate"]["overall"]["selectors"]
+        if means:
             found = [means.get(erase_variant("random", p, eps)) for p in args.p]
             acc = [m["mean_accuracy"] if m else np.nan for m in found]
             err = np.array(
