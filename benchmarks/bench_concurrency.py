@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from langchain_erase.llms import local_llm
-from langchain_erase.local_models import LocalLlamaCpp
+from langchain_erase.models.local_models import LocalLlamaCpp
 
 __all__ = ["main"]
 

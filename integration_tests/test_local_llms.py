@@ -7,7 +7,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.prompts import FewShotPromptTemplate, PromptTemplate
 
 from langchain_erase.llms import evict_prompts_containing, load_llama, local_chat_model, local_llm
-from langchain_erase.local_models import LocalLlamaCpp
+from langchain_erase.models.local_models import LocalLlamaCpp
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,11 @@ from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 
 from langchain_erase.embeddings import LlamaCppEmbeddings
 from langchain_erase.errors import InputTooLongError
-from langchain_erase.gguf_convert import convert_bert_to_gguf, ensure_minilm_gguf, sha256_file
+from langchain_erase.models.gguf_convert import (
+    convert_bert_to_gguf,
+    ensure_minilm_gguf,
+    sha256_file,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -29,7 +29,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_tests.unit_tests import ChatModelUnitTests
 
 from langchain_erase import llms
-from langchain_erase.local_models import PROVIDER, ChatLocalLlamaCpp, LocalLlamaCpp
+from langchain_erase.models.local_models import PROVIDER, ChatLocalLlamaCpp, LocalLlamaCpp
 
 pytestmark = pytest.mark.integration
 

@@ -7,6 +7,7 @@ bucket, and the result is bit-for-bit the selector fitted without it.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from langchain_erase import _moved
 from langchain_erase.embeddings import LlamaCppEmbeddings
 from langchain_erase.errors import (
     DuplicateExampleError,
@@ -30,6 +31,8 @@ from langchain_erase.llms import local_chat_model, local_llm
 from langchain_erase.receipts import DeletionReceipt
 from langchain_erase.retrievers import ERASERetriever
 from langchain_erase.selections import SelectedExample
+
+_moved.install()
 
 try:
     __version__ = version("langchain-erase")

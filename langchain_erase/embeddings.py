@@ -58,7 +58,7 @@ class LlamaCppEmbeddings(BaseModel, Embeddings):
             import llama_cpp
 
             if self.model_path is None:
-                from langchain_erase.gguf_convert import ensure_minilm_gguf
+                from langchain_erase.models.gguf_convert import ensure_minilm_gguf
 
                 path = ensure_minilm_gguf()
             elif self.model_path.is_file():

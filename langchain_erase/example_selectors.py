@@ -3,7 +3,8 @@
 This module is the thin adapter: it validates examples, embeds them once with the user's
 `Embeddings`, takes the selector's lock and delegates: all ERASE state lives in
 `langchain_erase.core.index.ERASEIndex`, and a store-backed selector (`open`) follows its
-store through `langchain_erase.replica.Replica` over a backend from `langchain_erase.storage`.
+store through `langchain_erase.replication.Replica` over a backend from
+`langchain_erase.storage`.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ from langchain_erase.inputs import (
     validate_query,
 )
 from langchain_erase.receipts import DeletionReceipt
-from langchain_erase.replica import Replica, logger
+from langchain_erase.replication import Replica, logger
 from langchain_erase.retrievers import ERASERetriever
 from langchain_erase.selections import SelectedExample, checked_limit
 from langchain_erase.storage import open_backend
@@ -940,7 +941,7 @@ class ERASEExampleSelector(BaseExampleSelector):
             )
         if header.fingerprint is not None:
             selector._check_fingerprint(header.fingerprint, backend.describe())
-        selector._replica = Replica(selector._index, backend, key)
+        selector._replica = Replica(selector._index, backend, key, parse_example)
         return selector
 
     def _model_fingerprint(self) -> dict[str, Any]:

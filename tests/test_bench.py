@@ -9,8 +9,8 @@ from pathlib import Path
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from langchain_erase.evaluation.bench import BenchConfig, deletion_scaling, sisa_accuracy
+from langchain_erase.evaluation.sisa import SISAConfig
 from langchain_erase.evaluation.tasks import load_task, split_task
-from langchain_erase.sisa import SISAConfig
 
 
 def _task(tmp_path: Path) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from langchain_erase.evaluation.cli_commands import (
+from langchain_erase.cli.eval_commands import (
     add_bench_parser,
     add_eval_parser,
     run_bench_command,

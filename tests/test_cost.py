@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from langchain_erase.cost import (
+from langchain_erase.evaluation.cost import (
     CostInputs,
     ICLMeasurement,
     MethodCost,

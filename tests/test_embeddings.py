@@ -13,7 +13,7 @@ from tiny_bert import HIDDEN, POSITIONS, write_model_dir
 
 from langchain_erase.embeddings import LlamaCppEmbeddings, _l2_normalize
 from langchain_erase.errors import EmbeddingError, InputTooLongError, ModelNotFoundError
-from langchain_erase.gguf_convert import convert_bert_to_gguf
+from langchain_erase.models.gguf_convert import convert_bert_to_gguf
 
 TEXTS = ["hello world", "unaffable", "hello, hello world!", "", "world world world"]
 

@@ -24,7 +24,7 @@ from tiny_bert import (
 
 from langchain_erase import gguf_convert
 from langchain_erase.errors import ModelConversionError
-from langchain_erase.gguf_convert import (
+from langchain_erase.models.gguf_convert import (
     MINILM_GGUF_NAME,
     convert_bert_to_gguf,
     ensure_minilm_gguf,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from langchain_erase.llama_locks import (
+from langchain_erase.models.llama_locks import (
     context_lock,
     locked_iterator,
     run_in_own_thread,

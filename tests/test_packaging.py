@@ -58,7 +58,7 @@ def test_wrappers_import_without_the_sunset_warning() -> None:
         return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
 
     assert run("langchain_community").returncode != 0  # the warning this test is about
-    result = run("langchain_erase.local_models")
+    result = run("langchain_erase.models.local_models")
     assert result.returncode == 0, result.stderr
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from langchain_erase.errors import UnknownExampleError
-from langchain_erase.sisa import SISAConfig, SISAEnsemble, train_softmax_regression
+from langchain_erase.evaluation.sisa import SISAConfig, SISAEnsemble, train_softmax_regression
 
 
 def _blobs(n: int, seed: int = 0) -> tuple[list[str], np.ndarray, list[str]]:

@@ -8,7 +8,8 @@ accuracy next to ERASE's, and the holistic cost built from these measurements.
    split as `eval`; accuracy, label coverage and per-query inference seconds of its S shards.
 3. The LLM's per-query cost with k demonstrations, re-evaluating the prompt each time vs
    reusing a cached centroid-mode demonstration prefix, measured with llama.cpp.
-4. `langchain_erase.cost.holistic_cost` on these inputs, and a FLOP projection to larger LLMs.
+4. `langchain_erase.evaluation.cost.holistic_cost` on these inputs, and a FLOP projection to
+   larger LLMs.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from langchain_core.embeddings import Embeddings
 from tqdm.auto import tqdm
 
 from langchain_erase.core.buckets import SelectionMode
-from langchain_erase.cost import (
+from langchain_erase.evaluation.cost import (
     CostInputs,
     ICLMeasurement,
     ProjectionInputs,
@@ -37,8 +38,8 @@ from langchain_erase.cost import (
 from langchain_erase.evaluation.embedding_cache import CachedEmbeddings
 from langchain_erase.evaluation.runner import DEFAULT_TASKS
 from langchain_erase.evaluation.scoring import LlamaCppScorer
+from langchain_erase.evaluation.sisa import SISAConfig, SISAEnsemble
 from langchain_erase.evaluation.tasks import DEFAULT_DATA_DIR, Split, load_task, split_task
-from langchain_erase.sisa import SISAConfig, SISAEnsemble
 
 __all__ = [
     "BenchConfig",

@@ -1,7 +1,7 @@
 """SISA that fine-tunes the language model itself, measured like for like with ERASE's ICL.
 
-`langchain_erase.sisa` trains a linear head on frozen embeddings: cheap, but not the paper's
-baseline. Here every shard is a LoRA adapter on the LLM (the weights come from the GGUF the
+`langchain_erase.evaluation.sisa` trains a linear head on frozen embeddings: cheap, but not the
+paper's baseline. Here every shard is a LoRA adapter on the LLM (the weights come from the GGUF the
 project ships, dequantized by `transformers`), trained with SISA's schedule: examples go to
 S shards and R slices by a keyed hash of their id; shard s trains on slice 1, then slices 1-2,
 ..., saving the adapter after each slice; a query is answered by every shard and decided by
@@ -384,10 +384,15 @@ def measure_task(
         k: ERASE's demonstrations.
 
     Returns:
-        A JSON-able dict of the measurements, with the inputs of `langchain_erase.cost`.
+        A JSON-able dict of the measurements, with the inputs of `langchain_erase.evaluation.cost`.
     """
     from langchain_erase import ERASEExampleSelector
-    from langchain_erase.cost import CostInputs, ICLMeasurement, SISAMeasurement, holistic_cost
+    from langchain_erase.evaluation.cost import (
+        CostInputs,
+        ICLMeasurement,
+        SISAMeasurement,
+        holistic_cost,
+    )
 
     rng = np.random.default_rng(keyed_hash64(config.seed, "sisa-llm-pool", split.task.name))
     train = split.train

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from langchain_erase.cli_args import OneLineParser, int_at_least, usage_error_line
+from langchain_erase.cli.args import OneLineParser, int_at_least, usage_error_line
+from langchain_erase.cli.eval_commands import add_bench_parser, add_eval_parser
 from langchain_erase.core.index import SELECTION_MODES
-from langchain_erase.evaluation.cli_commands import add_bench_parser, add_eval_parser
 from langchain_erase.evaluation.tasks import (
     DATA_DIR_ENV,
     DEFAULT_DATA_DIR,
@@ -199,6 +199,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     return code
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,7 +27,6 @@ import numpy.typing as npt
 from langchain_erase.core.index import ERASEIndex
 from langchain_erase.core.qkmeans import ChangeOutcome
 from langchain_erase.errors import ForkedProcessError, StateFileError
-from langchain_erase.inputs import parse_example
 from langchain_erase.storage.base import (
     ChangeRecord,
     ExampleRow,
@@ -49,13 +48,21 @@ _BULK_DELETIONS = 64
 class Replica:
     """An `ERASEIndex` kept equal to a backend's committed state. Not thread-safe."""
 
-    def __init__(self, index: ERASEIndex, backend: StorageBackend, log_key: bytes) -> None:
+    def __init__(
+        self,
+        index: ERASEIndex,
+        backend: StorageBackend,
+        log_key: bytes,
+        check_text: Callable[[str], object],
+    ) -> None:
         """Load the set's rows into `index`.
 
         Args:
             index: An empty index with the set's parameters.
             backend: The open backend (the set exists).
             log_key: Key of the HMAC of ids in the change log.
+            check_text: Raises ValueError for a stored text the adapter above would not
+                accept (the replica never parses content itself).
 
         Raises:
             StateFileError: The stored rows are damaged or do not match their digest.
@@ -65,6 +72,7 @@ class Replica:
         self.position = 0
         self.repairs = 0
         self._log_key = log_key
+        self._check_text = check_text
         self._keys: dict[str, str] = {}
         self._pid = os.getpid()
         self._dirty = False
@@ -310,7 +318,7 @@ class Replica:
         dimension = None if empty else self.index.dimension
         try:
             for row in rows:
-                parse_example(row.example)
+                self._check_text(row.example)
                 if len(row.vector) % 4 or not row.vector:
                     raise ValueError("a stored vector has a wrong length")
             lengths = {len(row.vector) for row in rows}

@@ -2,11 +2,11 @@
 
 ``LlamaCpp`` and ``ChatLlamaCpp`` call one ``llama_cpp.Llama`` (one llama.cpp context) with no
 synchronization: two ``ainvoke`` calls at once decode in the same context and llama.cpp aborts
-the process. These subclasses take the context's lock (:mod:`langchain_erase.llama_locks`) around
-every call, and for the whole life of a stream, so ``invoke``, ``ainvoke``, ``batch``,
+the process. These subclasses take the context's lock (:mod:`langchain_erase.models.llama_locks`)
+around every call, and for the whole life of a stream, so ``invoke``, ``ainvoke``, ``batch``,
 ``stream`` and ``astream`` can run concurrently; cache eviction takes the same lock. Async calls
 run on threads of their own rather than the event loop's shared executor (see
-:mod:`langchain_erase.llama_locks` for the deadlock that avoids). They also
+:mod:`langchain_erase.models.llama_locks` for the deadlock that avoids). They also
 report the model name and provider to LangChain tracing (``ls_model_name``, ``ls_provider``).
 
 This module imports langchain-community (the ``llama`` extra), which is being sunset upstream
@@ -26,7 +26,7 @@ from langchain_core.language_models import BaseLanguageModel, LangSmithParams
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult, GenerationChunk
 
-from langchain_erase.llama_locks import (
+from langchain_erase.models.llama_locks import (
     context_lock,
     locked_iterator,
     run_in_own_thread,

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from langchain_erase.cli_args import int_at_least, output_dir
+from langchain_erase.cli.args import int_at_least, output_dir
 from langchain_erase.errors import InvalidParameterError
 from langchain_erase.evaluation.runner import DEFAULT_TASKS, SELECTOR_NAMES, EvalConfig
 from langchain_erase.evaluation.tasks import (
@@ -197,7 +197,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         The exit code (0); mistakes raise typed errors, which the CLI prints.
     """
     from langchain_erase.evaluation.bench import BenchConfig, run_bench
-    from langchain_erase.sisa import SISAConfig
+    from langchain_erase.evaluation.sisa import SISAConfig
 
     _distinct("--sizes", args.sizes)
     _check_tasks(args.tasks, args.data_dir, [args.seed], args.limit)
