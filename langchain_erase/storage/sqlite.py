@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import sqlite3
@@ -39,8 +38,15 @@ from langchain_erase.errors import (
     StateFileError,
     StoreLockedError,
     StoreUnavailableError,
+    UnknownExampleError,
 )
 from langchain_erase.storage.base import ChangeRecord, ExampleRow, StoreHeader
+from langchain_erase.storage.log import (
+    CHANGE_COLUMNS,
+    chained_rows,
+    check_continues,
+    verified_changes,
+)
 
 __all__ = [
     "APPLICATION_ID",
@@ -82,8 +88,6 @@ _SCHEMA = (
     "refit INTEGER NOT NULL, reason TEXT NOT NULL, iteration INTEGER, seconds REAL NOT NULL, "
     "chain TEXT NOT NULL, PRIMARY KEY (set_name, position)) WITHOUT ROWID",
 )
-_CHANGE_COLUMNS = "position, op, id_key, digest_after, time, refit, reason, iteration, seconds"
-_REASONS = ("none", "init_seed", "center_moved", "stop_rule")
 _SQLITE_UNAVAILABLE = {
     "SQLITE_READONLY": "the file or its directory is read-only or immutable",
     "SQLITE_CANTOPEN": "the file cannot be opened (permissions or a missing directory)",
@@ -125,21 +129,6 @@ def check_store_path(target: object) -> Path:
             "a store must be a real file path (no ':memory:', 'file:' URIs or query strings)"
         )
     return Path(text)
-
-
-def _chain(previous: str, record: ChangeRecord) -> str:
-    fields = [
-        record.position,
-        record.op,
-        record.id_key,
-        record.digest_after,
-        record.time,
-        record.refit,
-        record.reason,
-        record.iteration,
-        record.seconds,
-    ]
-    return hashlib.sha256((previous + json.dumps(fields)).encode()).hexdigest()
 
 
 def _os_reason(err: BaseException) -> str | None:
@@ -223,6 +212,7 @@ class _Txn:
         )
 
     def insert(self, rows: Sequence[ExampleRow], changes: Sequence[ChangeRecord]) -> None:
+        check_continues(self.head()[0], changes, len(rows))
         self.wrote = True
         name = self._backend.name
         self._conn.executemany(
@@ -235,40 +225,26 @@ class _Txn:
         self._append(changes)
 
     def delete(self, ids: Sequence[str], changes: Sequence[ChangeRecord]) -> None:
+        check_continues(self.head()[0], changes, len(ids))
         self.wrote = self.deleted = True
-        self._conn.executemany(
+        cur = self._conn.executemany(
             "DELETE FROM examples WHERE set_name = ? AND id = ?",
             [(self._backend.name, example_id) for example_id in ids],
         )
+        if cur.rowcount != len(ids) or len(set(ids)) != len(ids):
+            raise UnknownExampleError("an id to delete is not in the store")
         self._append(changes)
 
     def _append(self, changes: Sequence[ChangeRecord]) -> None:
         name = self._backend.name
-        chain = self._conn.execute(
+        previous = self._conn.execute(
             "SELECT head_chain FROM sets WHERE name = ?", (name,)
         ).fetchone()[0]
-        rows = []
-        for change in changes:
-            chain = _chain(chain, change)
-            rows.append(
-                (
-                    name,
-                    change.position,
-                    change.op,
-                    change.id_key,
-                    change.digest_after,
-                    change.time,
-                    int(change.refit),
-                    change.reason,
-                    change.iteration,
-                    change.seconds,
-                    chain,
-                )
-            )
+        rows, chain = chained_rows(name, previous, changes)
         self._conn.executemany(
-            f"INSERT INTO changes (set_name, {_CHANGE_COLUMNS}, chain) "
+            f"INSERT INTO changes (set_name, {CHANGE_COLUMNS}, chain) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
+            [(*r[:6], int(r[6]), *r[7:]) for r in rows],
         )
         if changes:
             last = changes[-1]
@@ -603,7 +579,7 @@ class SqliteBackend:
     def _changes_after(self, conn: sqlite3.Connection, position: int) -> list[ChangeRecord]:
         try:
             raw = conn.execute(
-                f"SELECT {_CHANGE_COLUMNS}, chain FROM changes "
+                f"SELECT {CHANGE_COLUMNS}, chain FROM changes "
                 "WHERE set_name = ? AND position >= ? ORDER BY position",
                 (self.name, position),
             ).fetchall()
@@ -612,40 +588,7 @@ class SqliteBackend:
             ).fetchone()
         except sqlite3.Error as err:
             raise self._sqlite_error(self.path, "read", err) from None
-        records: list[ChangeRecord] = []
-        chain = ""
-        if raw and raw[0][0] == position:
-            chain = raw[0][-1]
-            raw = raw[1:]
-        elif position != 0:
-            raise StateFileError(f"{self.describe()}: change log damaged (position missing)")
-        expected = position
-        try:
-            for row in raw:
-                expected += 1
-                *fields, stored_chain = row
-                if fields[1] not in ("add", "delete") or fields[6] not in _REASONS:
-                    raise ValueError("unknown operation or reason")
-                record = ChangeRecord(
-                    position=int(fields[0]),
-                    op=fields[1],
-                    id_key=str(fields[2]),
-                    digest_after=str(fields[3]),
-                    time=float(fields[4]),
-                    refit=bool(fields[5]),
-                    reason=str(fields[6]),
-                    iteration=None if fields[7] is None else int(fields[7]),
-                    seconds=float(fields[8]),
-                )
-                chain = _chain(chain, record)
-                if record.position != expected or chain != stored_chain:
-                    raise ValueError(f"record {expected} fails the hash chain")
-                records.append(record)
-            if head is None or int(head[0]) != expected or head[1] != chain:
-                raise ValueError("the head does not match the last record")
-        except (TypeError, ValueError) as err:
-            raise StateFileError(f"{self.describe()}: change log damaged ({err})") from None
-        return records
+        return verified_changes(self.describe(), position, raw, head)
 
     def _rows_added_after(self, conn: sqlite3.Connection, position: int) -> list[ExampleRow]:
         try:
