@@ -17,7 +17,7 @@ from typing import Any
 from langchain_erase.errors import InvalidParameterError, StateFileError
 from langchain_erase.storage.base import ChangeRecord
 
-__all__ = ["CHANGE_COLUMNS", "chain_hash", "check_continues", "chained_rows", "verified_changes"]
+__all__ = ["CHANGE_COLUMNS", "chain_hash", "chained_rows", "check_continues", "verified_changes"]
 
 #: The record columns every dialect stores (then ``chain``), in this order.
 CHANGE_COLUMNS = "position, op, id_key, digest_after, time, refit, reason, iteration, seconds"
@@ -84,8 +84,19 @@ def chained_rows(
     for c in changes:
         chain = chain_hash(chain, c)
         rows.append(
-            (name, c.position, c.op, c.id_key, c.digest_after, c.time, c.refit, c.reason)
-            + (c.iteration, c.seconds, chain)
+            (
+                name,
+                c.position,
+                c.op,
+                c.id_key,
+                c.digest_after,
+                c.time,
+                c.refit,
+                c.reason,
+                c.iteration,
+                c.seconds,
+                chain,
+            )
         )
     return rows, chain
 

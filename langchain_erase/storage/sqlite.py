@@ -40,7 +40,7 @@ from langchain_erase.errors import (
     StoreUnavailableError,
     UnknownExampleError,
 )
-from langchain_erase.storage.base import ChangeRecord, ExampleRow, StoreHeader
+from langchain_erase.storage.base import ChangeRecord, ErasureStatus, ExampleRow, StoreHeader
 from langchain_erase.storage.log import (
     CHANGE_COLUMNS,
     chained_rows,
@@ -520,10 +520,32 @@ class SqliteBackend:
                 elif committed:
                     self._checkpoint()  # one try: keeps the WAL empty between writes
 
+    def erasure_status(self) -> ErasureStatus:
+        """Returns:
+        Pending if the last erasure checkpoint could not complete (readers held the WAL)."""
+        self._connection()  # closed or forked: refused
+        if not self._pending:
+            return ErasureStatus(pending=False)
+        return ErasureStatus(pending=True, error="readers of the file held the write-ahead log")
+
     def erasure_pending(self) -> bool:
         """Returns:
-        True if the last erasure checkpoint could not complete (readers held the WAL)."""
-        return self._pending
+        `erasure_status().pending`."""
+        return self.erasure_status().pending
+
+    def complete_erasure(self, timeout: float = ERASURE_BOUND_S) -> bool:
+        """Retry the erasure checkpoint for up to `timeout` seconds.
+
+        Args:
+            timeout: Most seconds to spend.
+
+        Returns:
+            True if no erasure is pending afterwards.
+        """
+        self._connection()
+        if self._pending:
+            self._erase(timeout)
+        return not self._pending
 
     def close(self) -> None:
         """Close the connection; later calls raise StateFileError."""
@@ -622,9 +644,9 @@ class SqliteBackend:
             conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         return not busy
 
-    def _erase(self) -> None:
-        """Retry the truncating checkpoint for up to ERASURE_BOUND_S seconds."""
-        deadline = time.monotonic() + ERASURE_BOUND_S
+    def _erase(self, bound: float = ERASURE_BOUND_S) -> None:
+        """Retry the truncating checkpoint for up to `bound` seconds."""
+        deadline = time.monotonic() + bound
         while True:
             if self._checkpoint():
                 self._pending = False
