@@ -56,8 +56,10 @@ class ErasurePass:
         """Args:
         name: The example set."""
         self.name = name
-        # Advisory lock keys: (set, bucket) as two int4 (the set's part from its name hash).
-        self._lock_class = int(name_hash(name)[:8], 16) - 2**31
+        #: First key of the (set, bucket) session advisory locks (from the set's name hash).
+        self.lock_class = int(name_hash(name)[:8], 16) - 2**31
+        #: Key tables this object has rewritten.
+        self.rewrites = 0
 
     def pending(self, conn: psycopg.Connection[Any]) -> bool:
         """Args:
@@ -89,14 +91,14 @@ class ErasurePass:
 
     def _bucket(self, conn: psycopg.Connection[Any], bucket: int) -> None:
         got = conn.execute(
-            "SELECT pg_try_advisory_lock(%s, %s)", (self._lock_class, bucket)
+            "SELECT pg_try_advisory_lock(%s, %s)", (self.lock_class, bucket)
         ).fetchone()
         if not (got and got[0]):
             return  # another eraser is rewriting this bucket
         try:
             self._erase_bucket(conn, bucket)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s, %s)", (self._lock_class, bucket))
+            conn.execute("SELECT pg_advisory_unlock(%s, %s)", (self.lock_class, bucket))
 
     def _erase_bucket(self, conn: psycopg.Connection[Any], bucket: int) -> None:
         table = key_table(self.name, bucket)
@@ -131,6 +133,7 @@ class ErasurePass:
             conn.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS}")
             try:
                 conn.execute(sql.SQL("VACUUM FULL {}").format(table))
+                self.rewrites += 1
             except psycopg.errors.LockNotAvailable:
                 return  # a reader holds the table: the next pass retries
             finally:
@@ -170,6 +173,11 @@ class Eraser:
                     self.error = f"eraser thread not started: {exc}"
                     return
                 self._thread = thread
+
+    @property
+    def rewrites(self) -> int:
+        """Key tables this process's eraser has rewritten (for monitoring)."""
+        return self._pass.rewrites
 
     def pending(self, conn: psycopg.Connection[Any]) -> bool:
         """Args:

@@ -731,6 +731,11 @@ class PostgresBackend(_SetReader):
         `erasure_status().pending` (True if the server cannot be asked)."""
         return self.erasure_status().pending
 
+    @property
+    def erasure_rewrites(self) -> int:
+        """Key tables this process has rewritten to erase deletions (for monitoring)."""
+        return self._eraser.rewrites
+
     def complete_erasure(self, timeout: float = 30.0) -> bool:
         """Erase what is queued now, in this thread, waiting at most `timeout` seconds.
 
