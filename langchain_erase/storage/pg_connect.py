@@ -87,7 +87,9 @@ def probe(url: str) -> None:
     try:
         psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S).close()
     except psycopg.Error as exc:
-        reason = first_line(exc).removeprefix("connection failed: ")
+        reason = first_line(exc)
+        for prefix in ("connection is bad: ", "connection failed: "):
+            reason = reason.removeprefix(prefix)
         raise StoreUnavailableError(
             f"cannot connect to PostgreSQL ({target(url)}): {reason}"
         ) from None

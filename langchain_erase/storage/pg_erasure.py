@@ -33,6 +33,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from langchain_erase.errors import ERASEError
 from langchain_erase.storage.pg_schema import key_table, name_hash
 
 __all__ = ["HORIZON_WAIT_S", "LOCK_TIMEOUT_MS", "RETRY_S", "Eraser", "ErasurePass"]
@@ -197,7 +198,7 @@ class Eraser:
         try:
             with self._connect() as conn:
                 done = self._pass.run(conn)
-        except (psycopg.Error, OSError) as exc:
+        except (psycopg.Error, OSError, ERASEError) as exc:  # unreachable, closed, ...
             self.error = f"{type(exc).__name__}: {_first_line(exc)}"
             return False
         self.error = None
@@ -235,8 +236,9 @@ class Eraser:
                 if self._closed:
                     return
                 self._wake.clear()
+            before = self.error
             done = self.run_once()
-            if self.error is not None:
+            if self.error is not None and self.error != before:  # once per new reason
                 logger.warning("erasure of set %r deferred: %s", self._pass.name, self.error)
             if done:
                 with self._lock:
