@@ -10,8 +10,6 @@ the protocol (and `ERASEExampleSelector.open`), never through private attributes
 
 from __future__ import annotations
 
-import os
-import secrets
 import sqlite3
 import uuid
 from abc import ABC, abstractmethod
@@ -43,7 +41,6 @@ __all__ = [
     "add",
     "delete",
     "records",
-    "secret_rows",
 ]
 
 #: Change-log key shared by every backend and selector of the suite.
@@ -86,30 +83,6 @@ def delete(backend: StorageBackend, ids: Sequence[str]) -> list[ChangeRecord]:
         changes = records(txn.head()[0], "delete", ids)
         txn.delete(ids, changes)
     return changes
-
-
-def secret_rows(prefix: str, count: int) -> list[ExampleRow]:
-    """Rows whose id, text and vector each carry a random marker no other row shares; every
-    third text is long and random (out of line: TOAST, SQLite overflow pages).
-
-    The markers are what an erasure test scans the database files for."""
-    rows = []
-    for n in range(count):
-        tag = secrets.token_hex(10)
-        filler = secrets.token_hex(2500) if n % 3 == 0 else "short"
-        rows.append(
-            ExampleRow(
-                id=f"{prefix}-id-{tag}",
-                example=f'{{"input":"text-{tag} {filler}","output":"y"}}',
-                vector=f"vec-{tag}".encode() + os.urandom(40),
-            )
-        )
-    return rows
-
-
-def markers(rows: Iterable[ExampleRow]) -> list[bytes]:
-    """The unique bytes of each row's id, text and vector."""
-    return [m for r in rows for m in (r.id.encode(), r.example[:34].encode(), r.vector[:24])]
 
 
 @dataclass(frozen=True)

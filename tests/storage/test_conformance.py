@@ -12,10 +12,12 @@ import json
 import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pytest
+from store_helpers import marked_rows, markers
 
 from langchain_erase.errors import (
     DuplicateExampleError,
@@ -38,9 +40,7 @@ from .stores import (
     StoreUnderTest,
     add,
     delete,
-    markers,
     records,
-    secret_rows,
 )
 
 drift = pytest.mark.drift
@@ -60,22 +60,15 @@ def state(backend: StorageBackend) -> tuple[Any, ...]:
 def in_threads(work: Callable[[int], object], count: int) -> None:
     """Run `work(0)` ... `work(count - 1)` on threads released at once; re-raise a failure."""
     barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
 
-    def run(n: int) -> None:
+    def run(n: int) -> object:
         barrier.wait()
-        try:
-            work(n)
-        except BaseException as err:  # collected, re-raised below
-            errors.append(err)
+        return work(n)
 
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
+    with ThreadPoolExecutor(count) as pool:
+        futures = [pool.submit(run, n) for n in range(count)]
+    for future in futures:
+        future.result()
 
 
 def enter_write(backend: StorageBackend) -> None:
@@ -279,10 +272,10 @@ def test_adding_a_present_id_is_refused_and_changes_nothing(backend: StorageBack
 
 
 def test_a_rolled_back_write_leaves_nothing(store: StoreUnderTest, backend: StorageBackend) -> None:
-    kept = secret_rows("kept", 3)
+    kept = marked_rows("kept", 3)
     add(backend, kept)
     before = state(backend)
-    refused = secret_rows("refused", 6)
+    refused = marked_rows("refused", 6)
     with pytest.raises(RuntimeError, match="after writing"), backend.write() as txn:
         txn.insert(refused, records(txn.head()[0], "add", [r.id for r in refused]))
         txn.delete([kept[0].id], records(txn.head()[0], "delete", [kept[0].id]))
@@ -299,7 +292,7 @@ def test_a_rolled_back_write_leaves_nothing(store: StoreUnderTest, backend: Stor
 def test_deleted_rows_are_in_no_file_once_erasure_is_complete(
     store: StoreUnderTest, backend: StorageBackend
 ) -> None:
-    rows = secret_rows("erase", 12)
+    rows = marked_rows("erase", 12)
     add(backend, rows)
     assert store.residue(markers(rows)) == markers(rows)  # the scan finds what is there
     gone, kept = rows[::2], rows[1::2]
