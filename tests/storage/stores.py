@@ -11,6 +11,7 @@ the protocol (and `ERASEExampleSelector.open`), never through private attributes
 from __future__ import annotations
 
 import sqlite3
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
@@ -41,6 +42,7 @@ __all__ = [
     "add",
     "delete",
     "records",
+    "wait_for_erasure",
 ]
 
 #: Change-log key shared by every backend and selector of the suite.
@@ -83,6 +85,20 @@ def delete(backend: StorageBackend, ids: Sequence[str]) -> list[ChangeRecord]:
         changes = records(txn.head()[0], "delete", ids)
         txn.delete(ids, changes)
     return changes
+
+
+def wait_for_erasure(backend: StorageBackend, seconds: float = 15.0) -> bool:
+    """Poll until `erasure_pending()` is False: a backend may erase after the call that
+    deleted returns (its receipt then says so), within a bound it documents.
+
+    Returns:
+        False if the erasure is still pending after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while backend.erasure_pending():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from .stores import (
     add,
     delete,
     records,
+    wait_for_erasure,
 )
 
 drift = pytest.mark.drift
@@ -281,7 +282,7 @@ def test_a_rolled_back_write_leaves_nothing(store: StoreUnderTest, backend: Stor
         txn.delete([kept[0].id], records(txn.head()[0], "delete", [kept[0].id]))
         raise RuntimeError("refused after writing")
     assert state(backend) == before
-    assert backend.erasure_pending() is False
+    assert wait_for_erasure(backend)
     assert store.residue(markers(refused)) == []
     assert store.residue(markers(kept)) == markers(kept)
 
@@ -298,7 +299,7 @@ def test_deleted_rows_are_in_no_file_once_erasure_is_complete(
     gone, kept = rows[::2], rows[1::2]
     delete(backend, [gone[0].id])  # one deletion ...
     delete(backend, [r.id for r in gone[1:]])  # ... and a batch
-    assert backend.erasure_pending() is False
+    assert wait_for_erasure(backend)
     assert store.residue(markers(gone)) == []
     assert store.residue(markers(kept)) == markers(kept)
 

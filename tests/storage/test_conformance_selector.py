@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import time
+import secrets
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -23,26 +23,29 @@ from store_helpers import PARAMS, examples, fake
 from langchain_erase.errors import ForkedProcessError, StateFileError
 from langchain_erase.example_selectors import ERASEExampleSelector
 
-from .stores import StoreUnderTest
+from .stores import StoreUnderTest, wait_for_erasure
 
 drift = pytest.mark.drift
 QUERY = {"input": "<query> some words"}
 
 
-def unique_examples(n: int) -> list[dict[str, str]]:
-    """`n` examples whose texts appear nowhere else in the database."""
-    return examples(n, f"u{uuid.uuid4().hex[:10]}")
+def unique_examples(n: int, long: bool = False) -> list[dict[str, str]]:
+    """`n` examples whose texts appear nowhere else in the database; with `long`, the first
+    one's text is long and random (out of line: PostgreSQL TOAST, SQLite overflow pages)."""
+    batch = examples(n, f"u{uuid.uuid4().hex[:10]}")
+    if long:
+        batch[0] = {**batch[0], "input": f"{batch[0]['input']} {secrets.token_hex(3000)}"}
+    return batch
 
 
-def wait_for_erasure(selector: ERASEExampleSelector, seconds: float = 15.0) -> bool:
-    """Poll until the store says no erasure is pending (a deferred eraser may finish it)."""
+def contents(selector: ERASEExampleSelector) -> dict[str, list[bytes]]:
+    """For every stored example: its id, the start of its input text and its vector, as the
+    bytes an erasure scan looks for."""
     assert selector.store is not None
-    deadline = time.monotonic() + seconds
-    while selector.store.erasure_pending():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    return {
+        row.id: [row.id.encode(), json.loads(row.example)["input"][:40].encode(), row.vector]
+        for row in selector.store.snapshot()[0]
+    }
 
 
 # -- deletions: receipts, listeners, erasure ------------------------------------------------
@@ -58,7 +61,24 @@ def test_listeners_run_for_every_committed_deletion(store: StoreUnderTest) -> No
     receipts = [sel.delete_example(ids[0]), *sel.delete_examples(ids[1:3])]
     assert heard == expected
     assert [r.position for r in receipts] == [9, 10, 11]
-    assert all(r.erasure_complete for r in receipts)
+    sel.close()
+
+
+def test_a_receipt_saying_erasure_complete_means_no_file_holds_the_example(
+    store: StoreUnderTest,
+) -> None:
+    sel = store.selector()
+    ids = sel.add_examples(unique_examples(10, long=True))
+    content = contents(sel)
+    assert store.residue(content[ids[0]]) == content[ids[0]]  # the scan finds what is there
+    for receipts in ([sel.delete_example(ids[0])], sel.delete_examples(ids[1:4])):
+        for receipt in receipts:
+            if receipt.erasure_complete:
+                assert store.residue(content[receipt.example_id]) == []
+    assert sel.store is not None and wait_for_erasure(sel.store)
+    assert store.residue([m for i in ids[:4] for m in content[i]]) == []
+    kept = [m for i in ids[4:] for m in content[i]]
+    assert store.residue(kept) == kept
     sel.close()
 
 
@@ -66,11 +86,9 @@ def test_a_reader_holds_erasure_back_and_a_later_write_completes_it(
     store: StoreUnderTest,
 ) -> None:
     sel = store.selector()
-    sel.add_examples(unique_examples(6))
+    [victim, *_] = sel.add_examples(unique_examples(6, long=True))
     assert sel.store is not None
-    victim = sel.ids[0]
-    [stored] = [r for r in sel.store.snapshot()[0] if r.id == victim]
-    secrets = [victim.encode(), json.loads(stored.example)["input"].encode(), stored.vector]
+    secret = contents(sel)[victim]
     heard: list[str] = []
     sel.add_deletion_listener(lambda example_id, _: heard.append(example_id))
     with store.hold_snapshot():
@@ -79,8 +97,8 @@ def test_a_reader_holds_erasure_back_and_a_later_write_completes_it(
         assert heard == [victim]
         assert sel.store.erasure_pending() is True
     sel.add_examples(unique_examples(1))
-    assert wait_for_erasure(sel)
-    assert store.residue(secrets) == []
+    assert wait_for_erasure(sel.store)
+    assert store.residue(secret) == []
     sel.close()
 
 
