@@ -3,7 +3,6 @@ path by rewriting one small key table, bytes checked in the server's files."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
 from collections.abc import Iterator
@@ -11,8 +10,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from pg_helpers import PgTestServer, create_database
+from pg_helpers import PgTestServer, create_database, key_salts
 from psycopg import sql
+from store_helpers import marked_rows, markers
 
 from langchain_erase.storage.base import ChangeRecord, ExampleRow, StoreHeader, id_key
 from langchain_erase.storage.pg_schema import KEY_BUCKETS, bucket_of, key_table
@@ -41,40 +41,9 @@ def delete(store: PostgresBackend, ids: list[str]) -> None:
         txn.delete(ids, records(txn.head()[0], "delete", ids))
 
 
-def marked_rows(prefix: str, count: int) -> list[ExampleRow]:
-    """Rows whose id, text and vector each carry a unique marker; every 4th text is long
-    and random (it would be stored out of line, in TOAST)."""
-    rows = []
-    for i in range(count):
-        tag = secrets.token_hex(8)
-        long = secrets.token_hex(3000) if i % 4 == 0 else ""
-        rows.append(
-            ExampleRow(
-                f"{prefix}-ID-{tag}",
-                f'{{"q":"TXT-{tag}{long}"}}',
-                b"VEC-" + tag.encode() + os.urandom(32),
-            )
-        )
-    return rows
-
-
-def markers(rows: list[ExampleRow]) -> list[bytes]:
-    return [m for r in rows for m in (r.id.encode(), r.example[:30].encode(), r.vector[:20])]
-
-
 def salts(url: str, name: str, rows: list[ExampleRow]) -> list[bytes]:
     """The key rows' salts of `rows` (what erasure must remove from every file)."""
-    found = []
-    with psycopg.connect(url) as conn:
-        for r in rows:
-            idh = id_key(KEY, r.id)
-            table = key_table(name, bucket_of(idh, KEY_BUCKETS))
-            got = conn.execute(
-                sql.SQL("SELECT salt FROM {} WHERE idh = %s").format(table), (idh,)
-            ).fetchone()
-            assert got is not None
-            found.append(bytes(got[0]))
-    return found
+    return key_salts(url, name, KEY, [r.id for r in rows])
 
 
 @pytest.fixture
@@ -329,3 +298,20 @@ def test_wal_keeps_the_keys_until_its_segments_are_removed(
         finally:
             conn.execute("ALTER SYSTEM RESET wal_recycle")
             conn.execute("SELECT pg_reload_conf()")
+
+
+def test_an_id_added_again_before_its_erasure_keeps_its_new_key(
+    own_set: tuple[str, PostgresBackend],
+) -> None:
+    """The erasure of a deleted row removes that row's key, never the key of the same id
+    added again meanwhile."""
+    url, store = own_set
+    first = ExampleRow("same", '{"q":"first"}', b"v1")
+    add(store, [first, ExampleRow("other", '{"q":"o"}', b"v2")])
+    hold = _hold_buckets(url, "s", range(KEY_BUCKETS))  # the erasure waits
+    delete(store, ["same"])
+    again = ExampleRow("same", '{"q":"again"}', b"v3")
+    add(store, [again])
+    hold.close()
+    assert store.complete_erasure(10)
+    assert store.snapshot()[0] == [ExampleRow("other", '{"q":"o"}', b"v2"), again]

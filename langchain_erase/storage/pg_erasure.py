@@ -105,21 +105,28 @@ class ErasurePass:
         table = key_table(self.name, bucket)
         with conn.transaction():
             queued = conn.execute(
-                "SELECT seq, idh FROM erase_erasures WHERE name = %s AND bucket = %s",
+                "SELECT seq, idh, added_at FROM erase_erasures WHERE name = %s AND bucket = %s",
                 (self.name, bucket),
             ).fetchall()
             if not queued:
                 return  # done by another eraser since we listed the buckets
             row = conn.execute("SELECT to_regclass(%s)::text", (table.as_string(conn),)).fetchone()
             exists = bool(row and row[0])
-            seqs = [seq for seq, _ in queued]
-            ids = [idh for _, idh in queued if idh is not None]
-            if exists and ids:
-                conn.execute(sql.SQL("DELETE FROM {} WHERE idh = ANY(%s)").format(table), (ids,))
+            seqs = [seq for seq, _, _ in queued]
+            keys = [(idh, at) for _, idh, at in queued if idh is not None]
+            if exists and keys:
+                conn.execute(
+                    sql.SQL(
+                        "DELETE FROM {} WHERE (idh, added_at) IN "
+                        "(SELECT * FROM unnest(%s::text[], %s::bigint[]))"
+                    ).format(table),
+                    ([k[0] for k in keys], [k[1] for k in keys]),
+                )
                 # The salts are deleted by this transaction: the rewrite must wait until no
                 # snapshot older than it remains (a retry keeps this transaction's id).
                 conn.execute(
-                    "UPDATE erase_erasures SET idh = NULL, xid = pg_current_xact_id() "
+                    "UPDATE erase_erasures SET idh = NULL, added_at = NULL, "
+                    "xid = pg_current_xact_id() "
                     "WHERE seq = ANY(%s)",
                     (seqs,),
                 )

@@ -8,13 +8,14 @@ Layout (created on first open, versioned in ``erase_schema_version``):
 - ``erase_rows``: one row per example: its id HMAC (``idh``), ``added_at`` and the sealed
   content (AES-GCM of id, text and vector; see `storage.sealing`). Never rewritten: a
   deleted row's ciphertext stays until PostgreSQL reuses the space, undecryptable.
-- ``erase_k_<set>_<bucket>``: the key tables of a set: (``idh``, ``salt``), one small table
+- ``erase_k_<set>_<bucket>``: the key tables of a set: (``idh``, ``added_at``, ``salt``;
+  an id deleted and added again has a key row per addition), one small table
   per bucket (the keyed hash of the id picks it), created on first use and listed in
   ``erase_key_buckets``. Erasure rewrites one of them (`storage.pg_erasure`).
 - ``erase_changes``: the append-only change log (keyed HMAC of the id, never content) with
   its hash chain.
-- ``erase_erasures``: the queue of pending erasures (set, bucket, id HMAC, the transaction
-  that must be over before the rewrite).
+- ``erase_erasures``: the queue of pending erasures (set, bucket, the key row's id HMAC and
+  ``added_at``, the transaction that must be over before the rewrite).
 
 Version 1 kept plaintext rows in ``erase_examples`` (list-partitioned by set) and no hash
 chain; `upgrade_legacy_set` moves a set of such a database to the new layout.
@@ -110,6 +111,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             name text NOT NULL,
             bucket integer NOT NULL,
             idh text,
+            added_at bigint,
             xid xid8 NOT NULL,
             queued_at double precision NOT NULL)""",
         "CREATE INDEX erase_erasures_set ON erase_erasures (name, bucket)",
@@ -157,9 +159,10 @@ def create_key_table(conn: psycopg.Connection[Any], name: str, bucket: int) -> N
     """
     table = key_table(name, bucket)
     conn.execute(
-        sql.SQL("CREATE TABLE IF NOT EXISTS {} (idh text PRIMARY KEY, salt bytea NOT NULL)").format(
-            table
-        )
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (idh text NOT NULL, added_at bigint NOT NULL, "
+            "salt bytea NOT NULL, PRIMARY KEY (idh, added_at))"
+        ).format(table)
     )
     # ANALYZE must never copy a salt into pg_statistic (a file that outlives the erasure).
     conn.execute(

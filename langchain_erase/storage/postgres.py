@@ -150,16 +150,16 @@ class _SetReader:
     def _rows_added_after(self, conn: psycopg.Connection[Any], position: int) -> list[ExampleRow]:
         with conn.cursor(binary=True) as cur:
             cur.execute(
-                "SELECT idh, sealed FROM erase_rows WHERE name = %s AND added_at > %s",
+                "SELECT idh, added_at, sealed FROM erase_rows WHERE name = %s AND added_at > %s",
                 (self.name, position),
             )
-            sealed = [(str(r[0]), bytes(r[1])) for r in cur.fetchall()]
+            sealed = [(str(r[0]), int(r[1]), bytes(r[2])) for r in cur.fetchall()]
         if not sealed:
             return []
-        salts = self._salts(conn, [idh for idh, _ in sealed], whole=position < 0)
+        salts = self._salts(conn, [(idh, at) for idh, at, _ in sealed], whole=position < 0)
         rows = []
-        for idh, blob in sealed:
-            salt = salts.get(idh)
+        for idh, at, blob in sealed:
+            salt = salts.get((idh, at))
             if salt is None:
                 raise StateFileError(f"{self._where}: the key of a stored example is missing")
             rows.append(self._sealer.open(blob, idh, salt))
@@ -167,26 +167,26 @@ class _SetReader:
         return rows
 
     def _salts(
-        self, conn: psycopg.Connection[Any], idhs: list[str], whole: bool
-    ) -> dict[str, bytes]:
-        """The salts of `idhs`, read from their key tables in one statement (whole tables
-        when every row is wanted)."""
+        self, conn: psycopg.Connection[Any], keys: list[tuple[str, int]], whole: bool
+    ) -> dict[tuple[str, int], bytes]:
+        """The salts of the rows `keys` (id HMAC, added_at), read from their key tables in
+        one statement (whole tables when every row is wanted)."""
         buckets = self._bucket_count or self._head_row(conn)[3]
         by_bucket: dict[int, list[str]] = {}
-        for idh in idhs:
+        for idh, _ in keys:
             by_bucket.setdefault(bucket_of(idh, buckets), []).append(idh)
         if whole:
             listed = conn.execute(
                 "SELECT bucket FROM erase_key_buckets WHERE name = %s", (self.name,)
             ).fetchall()
             parts = [
-                sql.SQL("SELECT idh, salt FROM {}").format(key_table(self.name, int(b)))
+                sql.SQL("SELECT idh, added_at, salt FROM {}").format(key_table(self.name, int(b)))
                 for (b,) in listed
             ]
             params: list[Any] = []
         else:
             parts = [
-                sql.SQL("SELECT idh, salt FROM {} WHERE idh = ANY(%s)").format(
+                sql.SQL("SELECT idh, added_at, salt FROM {} WHERE idh = ANY(%s)").format(
                     key_table(self.name, b)
                 )
                 for b in by_bucket
@@ -196,7 +196,7 @@ class _SetReader:
             return {}
         with conn.cursor(binary=True) as cur:
             cur.execute(sql.SQL(" UNION ALL ").join(parts), params)
-            return {str(r[0]): bytes(r[1]) for r in cur.fetchall()}
+            return {(str(r[0]), int(r[1])): bytes(r[2]) for r in cur.fetchall()}
 
 
 class PostgresWriteTxn(_SetReader):
@@ -282,13 +282,13 @@ class PostgresWriteTxn(_SetReader):
         """
         check_continues(self._head_now[0], changes, len(rows))
         sealed: list[tuple[str, int, bytes]] = []
-        keys: dict[int, list[tuple[str, bytes]]] = {}
+        keys: dict[int, list[tuple[str, int, bytes]]] = {}
         for row, change in zip(rows, changes, strict=True):
             with _content_errors():
                 idh = self._id_hash(row.id)
                 salt = self._sealer.new_salt()
                 sealed.append((idh, change.position, self._sealer.seal(row, idh, salt)))
-            keys.setdefault(bucket_of(idh, self._buckets), []).append((idh, salt))
+            keys.setdefault(bucket_of(idh, self._buckets), []).append((idh, change.position, salt))
         for bucket in sorted(keys):
             if bucket not in self._known:
                 create_key_table(self._conn, self.name, bucket)
@@ -301,7 +301,7 @@ class PostgresWriteTxn(_SetReader):
             )
             for bucket, pairs in sorted(keys.items()):
                 cur.executemany(
-                    sql.SQL("INSERT INTO {} (idh, salt) VALUES (%s, %s)").format(
+                    sql.SQL("INSERT INTO {} (idh, added_at, salt) VALUES (%s, %s, %s)").format(
                         key_table(self.name, bucket)
                     ),
                     pairs,
@@ -322,16 +322,23 @@ class PostgresWriteTxn(_SetReader):
         check_continues(self._head_now[0], changes, len(ids))
         with _content_errors():
             idhs = [self._id_hash(i) for i in ids]
-        cur = self._conn.execute(
-            "DELETE FROM erase_rows WHERE name = %s AND idh = ANY(%s)", (self.name, idhs)
-        )
-        if cur.rowcount != len(set(idhs)) or len(set(idhs)) != len(idhs):
+        gone = self._conn.execute(
+            "DELETE FROM erase_rows WHERE name = %s AND idh = ANY(%s) RETURNING idh, added_at",
+            (self.name, idhs),
+        ).fetchall()
+        if len(gone) != len(set(idhs)) or len(set(idhs)) != len(idhs):
             raise UnknownExampleError("an id to delete is not in the store")
         self._conn.execute(
-            "INSERT INTO erase_erasures (name, bucket, idh, xid, queued_at) "
-            "SELECT %s, b, h, pg_current_xact_id(), %s FROM unnest(%s::int[], %s::text[]) "
-            "AS q(b, h)",
-            (self.name, time.time(), [bucket_of(h, self._buckets) for h in idhs], idhs),
+            "INSERT INTO erase_erasures (name, bucket, idh, added_at, xid, queued_at) "
+            "SELECT %s, b, h, a, pg_current_xact_id(), %s "
+            "FROM unnest(%s::int[], %s::text[], %s::bigint[]) AS q(b, h, a)",
+            (
+                self.name,
+                time.time(),
+                [bucket_of(str(h), self._buckets) for h, _ in gone],
+                [str(h) for h, _ in gone],
+                [int(a) for _, a in gone],
+            ),
         )
         self.deleted = True
         self._append(changes)
@@ -495,20 +502,26 @@ class PostgresBackend(_SetReader):
                 f"(SQLSTATE {exc.sqlstate})"
             ) from None
 
-    def _read(self, what: str, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
-        """Run `fn` in one repeatable-read, read-only transaction (retried once after a
-        lost connection)."""
+    def _read(
+        self, what: str, fn: Callable[[psycopg.Connection[Any]], T], *, snapshot: bool = True
+    ) -> T:
+        """Run `fn` (retried once after a lost connection): in one repeatable-read, read-only
+        transaction, or with `snapshot=False` (one statement) without a transaction."""
         self._check()
         for attempt in range(2):
             pool = self._pool
             try:
                 with self._errors(what):
                     try:
-                        with self._connection() as (pool, conn), conn.transaction():
-                            conn.execute(
-                                "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"
-                            )
-                            return fn(conn)
+                        with self._connection() as (pool, conn):
+                            if not snapshot:
+                                return fn(conn)
+                            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                            try:
+                                result = fn(conn)
+                            finally:
+                                conn.execute("COMMIT")
+                            return result
                     except psycopg.OperationalError:
                         self._drop_pool(pool)
                         if attempt:
@@ -547,7 +560,7 @@ class PostgresBackend(_SetReader):
             except ValueError as exc:
                 raise StateFileError(f"{self.describe()}: damaged header ({exc})") from None
 
-        return self._read("read_header", query)
+        return self._read("read_header", query, snapshot=False)
 
     def create(self, header: StoreHeader) -> StoreHeader:
         """Create the set if absent; race-safe.
@@ -591,7 +604,7 @@ class PostgresBackend(_SetReader):
 
         Raises:
             StateFileError: The set does not exist."""
-        return self._read("head", lambda conn: self._head_row(conn)[:2])
+        return self._read("head", lambda conn: self._head_row(conn)[:2], snapshot=False)
 
     def changed(self) -> bool:
         """Returns:
@@ -721,7 +734,7 @@ class PostgresBackend(_SetReader):
         the reason the last attempt failed. Never raises for an unreachable server
         (pending, with the reason)."""
         try:
-            pending = self._read("erasure_status", self._eraser.pending)
+            pending = self._read("erasure_status", self._eraser.pending, snapshot=False)
         except StoreUnavailableError as exc:
             return ErasureStatus(pending=True, error=str(exc))
         return ErasureStatus(pending=pending, error=self._eraser.error if pending else None)
