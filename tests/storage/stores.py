@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from store_helpers import PARAMS, fake
@@ -36,6 +36,7 @@ from langchain_erase.storage.base import (
 __all__ = [
     "HEADER",
     "LOG_KEY",
+    "Op",
     "PostgresStore",
     "SqliteStore",
     "StoreUnderTest",
@@ -45,12 +46,14 @@ __all__ = [
     "wait_for_erasure",
 ]
 
+#: The operation of a change record.
+Op = Literal["add", "delete"]
 #: Change-log key shared by every backend and selector of the suite.
 LOG_KEY = b"conformance-log-key"
 HEADER = StoreHeader(params={"k": 2, "seed": 0}, dimension=None, projection=None, fingerprint=None)
 
 
-def records(head: int, op: str, ids: Sequence[str], digest: str = "digest") -> list[ChangeRecord]:
+def records(head: int, op: Op, ids: Sequence[str]) -> list[ChangeRecord]:
     """Change records continuing the log `head` without gaps, one per id.
 
     Every field varies with the position, so a record read back can only equal the one
@@ -58,9 +61,9 @@ def records(head: int, op: str, ids: Sequence[str], digest: str = "digest") -> l
     return [
         ChangeRecord(
             position=head + n,
-            op=op,  # type: ignore[arg-type]
+            op=op,
             id_key=id_key(LOG_KEY, example_id),
-            digest_after=f"{digest}-{head + len(ids)}",
+            digest_after=f"digest-{head + len(ids)}",
             time=1_700_000_000.25 + head + n,
             refit=n % 2 == 0,
             reason=("none", "init_seed", "center_moved", "stop_rule")[n % 4],

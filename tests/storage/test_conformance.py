@@ -37,6 +37,7 @@ from langchain_erase.storage.base import (
 from .stores import (
     HEADER,
     LOG_KEY,
+    Op,
     StoreUnderTest,
     add,
     delete,
@@ -226,7 +227,7 @@ def test_concurrent_writers_serialize_into_one_gapless_log(
 # -- refused writes -----------------------------------------------------------------------
 
 #: How a write's change records can fail to continue the head: (head, op, ids) -> records.
-BAD_POSITIONS: dict[str, Callable[[int, str, list[str]], list[ChangeRecord]]] = {
+BAD_POSITIONS: dict[str, Callable[[int, Op, list[str]], list[ChangeRecord]]] = {
     "gap": lambda head, op, ids: records(head + 1, op, ids),
     "repeat": lambda head, op, ids: records(head - 1, op, ids),
     "one_short": lambda head, op, ids: records(head, op, ids[:-1]),
