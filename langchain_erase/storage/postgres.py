@@ -117,7 +117,6 @@ class _SetReader:
         self._log_key = log_key
         self._sealer = RowSealer(log_key, name)
         self._where = where
-        self._bucket_count: int | None = None
 
     def _id_hash(self, example_id: str) -> str:
         return id_key(self._log_key, example_id)
@@ -135,7 +134,6 @@ class _SetReader:
                 f"{self._where} was written by langchain-erase 0.x (schema 1, plaintext rows): "
                 "export it with that version and add the examples again"
             )
-        self._bucket_count = int(row[3])
         return (int(row[0]), str(row[1]), str(row[2]), int(row[3]))
 
     def _changes_after(self, conn: psycopg.Connection[Any], position: int) -> list[ChangeRecord]:
@@ -147,7 +145,12 @@ class _SetReader:
         head = self._head_row(conn)
         return verified_changes(self._where, position, raw, (head[0], head[2]))
 
+    def _set_buckets(self, conn: psycopg.Connection[Any]) -> int:
+        """The set's number of key tables (raising StateFileError for a missing set)."""
+        return int(self._head_row(conn)[3])
+
     def _rows_added_after(self, conn: psycopg.Connection[Any], position: int) -> list[ExampleRow]:
+        buckets = self._set_buckets(conn)
         with conn.cursor(binary=True) as cur:
             cur.execute(
                 "SELECT idh, added_at, sealed FROM erase_rows WHERE name = %s AND added_at > %s",
@@ -156,7 +159,7 @@ class _SetReader:
             sealed = [(str(r[0]), int(r[1]), bytes(r[2])) for r in cur.fetchall()]
         if not sealed:
             return []
-        salts = self._salts(conn, [(idh, at) for idh, at, _ in sealed], whole=position < 0)
+        salts = self._salts(conn, buckets, [(idh, at) for idh, at, _ in sealed], position < 0)
         rows = []
         for idh, at, blob in sealed:
             salt = salts.get((idh, at))
@@ -167,11 +170,10 @@ class _SetReader:
         return rows
 
     def _salts(
-        self, conn: psycopg.Connection[Any], keys: list[tuple[str, int]], whole: bool
+        self, conn: psycopg.Connection[Any], buckets: int, keys: list[tuple[str, int]], whole: bool
     ) -> dict[tuple[str, int], bytes]:
         """The salts of the rows `keys` (id HMAC, added_at), read from their key tables in
         one statement (whole tables when every row is wanted)."""
-        buckets = self._bucket_count or self._head_row(conn)[3]
         by_bucket: dict[int, list[str]] = {}
         for idh, _ in keys:
             by_bucket.setdefault(bucket_of(idh, buckets), []).append(idh)
@@ -213,7 +215,7 @@ class PostgresWriteTxn(_SetReader):
         position, digest, chain, buckets = self._head_row(conn, lock=True)
         self._head_now = (position, digest)
         self._chain = chain
-        self._buckets = buckets
+        self._buckets: int = int(buckets)
         self._known = known_buckets
         self.created_buckets: set[int] = set()
         self.inserted_buckets: set[int] = set()
@@ -224,6 +226,9 @@ class PostgresWriteTxn(_SetReader):
         """Returns:
         (head position, head digest) including this transaction's own writes."""
         return self._head_now
+
+    def _set_buckets(self, conn: psycopg.Connection[Any]) -> int:
+        return self._buckets  # read with the head row lock
 
     def changes_after(self, position: int) -> list[ChangeRecord]:
         """`LogReader.changes_after` (same argument and result)."""

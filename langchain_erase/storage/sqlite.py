@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from langchain_erase.errors import (
+    DuplicateExampleError,
     ERASEError,
     ForkedProcessError,
     InvalidParameterError,
@@ -215,13 +216,17 @@ class _Txn:
         check_continues(self.head()[0], changes, len(rows))
         self.wrote = True
         name = self._backend.name
-        self._conn.executemany(
-            "INSERT INTO examples (set_name, id, example, vector, added_at) VALUES (?, ?, ?, ?, ?)",
-            [
-                (name, row.id, row.example, row.vector, change.position)
-                for row, change in zip(rows, changes, strict=True)
-            ],
-        )
+        try:
+            self._conn.executemany(
+                "INSERT INTO examples (set_name, id, example, vector, added_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (name, row.id, row.example, row.vector, change.position)
+                    for row, change in zip(rows, changes, strict=True)
+                ],
+            )
+        except sqlite3.IntegrityError:
+            raise DuplicateExampleError("an example id is already in the store") from None
         self._append(changes)
 
     def delete(self, ids: Sequence[str], changes: Sequence[ChangeRecord]) -> None:
@@ -508,6 +513,7 @@ class SqliteBackend:
         txn: _Txn | None = None
         try:
             with self._transaction() as conn:
+                self._head(conn)  # a missing set is refused
                 txn = _Txn(self, conn)
                 yield txn
             committed = True
@@ -613,6 +619,7 @@ class SqliteBackend:
         return verified_changes(self.describe(), position, raw, head)
 
     def _rows_added_after(self, conn: sqlite3.Connection, position: int) -> list[ExampleRow]:
+        self._head(conn)  # a missing set is refused, not read as empty
         try:
             raw = conn.execute(
                 "SELECT id, example, vector FROM examples "

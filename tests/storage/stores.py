@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
+from pg_helpers import key_salts
 from store_helpers import PARAMS, fake
 
 from langchain_erase.example_selectors import ERASEExampleSelector
@@ -209,6 +210,19 @@ class StoreUnderTest(ABC):
         self._run("DELETE FROM {sets} WHERE name = {p}", (self.name,))
 
     # -- other sessions and files --------------------------------------------------------
+    def erasable(self, ids: Sequence[str], content: Sequence[bytes]) -> list[bytes]:
+        """The bytes that let the content of `ids` be read back from the files: call it
+        while the rows are present; erasure must remove every one of them.
+
+        Args:
+            ids: Present example ids.
+            content: Their content markers (id, text, vector bytes).
+
+        Returns:
+            `content` itself where rows are stored in the clear (SQLite)."""
+        del ids
+        return list(content)
+
     @abstractmethod
     def hold_snapshot(self) -> AbstractContextManager[None]:
         """A read transaction in another session, open while the context lasts, whose
@@ -253,7 +267,7 @@ class PostgresStore(StoreUnderTest):
     """A set in the suite's database on the private PostgreSQL server."""
 
     kind = "postgres"
-    dialect = Dialect("erase_sets", "erase_examples", "erase_changes", "name", "%s")
+    dialect = Dialect("erase_sets", "erase_rows", "erase_changes", "name", "%s")
 
     def __init__(self, url: str, data_dir: Path) -> None:
         super().__init__(url)
@@ -262,6 +276,37 @@ class PostgresStore(StoreUnderTest):
     def execute(self, statement: str, params: Sequence[Any]) -> int:
         with psycopg.connect(self.target, autocommit=True) as conn:
             return conn.execute(statement, tuple(params)).rowcount
+
+    # Rows are sealed (AES-GCM) and keyed by the id's HMAC: damage goes to the ciphertext.
+    def update_row(self, example_id: str, column: str, value: Any) -> None:
+        """Overwrite bytes of the sealed row where the backend keeps `column` (``example``
+        or ``vector``) with `value`: what an edit of the stored row can do."""
+        raw = value.encode() if isinstance(value, str) else bytes(value)
+        start = 40 if column == "example" else 60
+        self._run(
+            "UPDATE {examples} SET sealed = overlay(sealed placing {p} from {p}) "
+            "WHERE {set} = {p} AND idh = {p}",
+            (raw, start, self.name, id_key(LOG_KEY, example_id)),
+        )
+
+    def delete_row(self, example_id: str) -> None:
+        """Remove a stored row without a change record."""
+        self._run(
+            "DELETE FROM {examples} WHERE {set} = {p} AND idh = {p}",
+            (self.name, id_key(LOG_KEY, example_id)),
+        )
+
+    def drop_set(self) -> None:
+        """Remove the set whole (rows, keys' listing, queue, log and header)."""
+        for table in ("{examples}", "{changes}", "erase_key_buckets", "erase_erasures"):
+            self._run(f"DELETE FROM {table} WHERE {{set}} = {{p}}", (self.name,), required=False)
+        self._run("DELETE FROM {sets} WHERE name = {p}", (self.name,))
+
+    def erasable(self, ids: Sequence[str], content: Sequence[bytes]) -> list[bytes]:
+        """The key rows' salts of `ids`: content is never stored in the clear (checked
+        here), and without its salt a sealed row cannot be decrypted."""
+        assert self.residue(content) == [], "content reached a file in the clear"
+        return key_salts(self.target, self.name, LOG_KEY, ids)
 
     @contextmanager
     def hold_snapshot(self) -> Iterator[None]:
