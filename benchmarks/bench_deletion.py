@@ -64,34 +64,25 @@ def pct(samples: list[float], q: float) -> float:
     return 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else 0.0
 
 
-def _reader(target: str, stop: Any, out: Any) -> None:
+def _worker(kind: str, target: str, stop: Any, out: Any) -> None:
+    """The strong reader (selects in a loop) or the adder (one add every ADD_EVERY_S)."""
     sel = opened(target)
     out.put(("ready", []))
     calls = []
     i = 0
     while not stop.is_set():
         start = time.time()
-        sel.select_examples({"input": f"query {i}"})
+        if kind == "reader":
+            sel.select_examples({"input": f"query {i}"})
+        else:
+            uid = f"added-{os.getpid()}-{i}"
+            sel.add_examples([example(uid)], ids=[uid])
         calls.append((start, time.time() - start))
         i += 1
+        if kind == "adder":
+            stop.wait(ADD_EVERY_S)
     sel.close()
-    out.put(("reader", calls))
-
-
-def _adder(target: str, stop: Any, out: Any) -> None:
-    sel = opened(target)
-    out.put(("ready", []))
-    calls = []
-    i = 0
-    while not stop.is_set():
-        start = time.time()
-        uid = f"added-{os.getpid()}-{i}"
-        sel.add_examples([example(uid)], ids=[uid])
-        calls.append((start, time.time() - start))
-        i += 1
-        stop.wait(ADD_EVERY_S)
-    sel.close()
-    out.put(("adder", calls))
+    out.put((kind, calls))
 
 
 def fill(target: str, n: int) -> float:
@@ -115,6 +106,8 @@ def stall(calls: list[tuple[float, float]], windows: list[tuple[float, float]]) 
     return {
         "max_overlapping_ms": 1000 * max(inside, default=0.0),
         "p50_outside_ms": pct(outside, 0.5),
+        "p99_outside_ms": pct(outside, 0.99),
+        "max_outside_ms": 1000 * max(outside, default=0.0),
         "calls": len(calls),
     }
 
@@ -122,7 +115,9 @@ def stall(calls: list[tuple[float, float]], windows: list[tuple[float, float]]) 
 def run_case(target: str, n: int, deletes: int, snapshot_url: str | None) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     stop, out = ctx.Event(), ctx.Queue()
-    workers = [ctx.Process(target=f, args=(target, stop, out)) for f in (_reader, _adder)]
+    workers = [
+        ctx.Process(target=_worker, args=(kind, target, stop, out)) for kind in ("reader", "adder")
+    ]
     for w in workers:
         w.start()
     sel = opened(target)
@@ -137,14 +132,16 @@ def run_case(target: str, n: int, deletes: int, snapshot_url: str | None) -> dic
         holder = psycopg.connect(snapshot_url)
         holder.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         holder.execute("SELECT count(*) FROM erase_sets").fetchone()
-    latencies, erasures, windows, pending_at_end = [], [], [], 0
+    latencies, in_memory, erasures, windows, pending_at_end, refits = [], [], [], [], 0, 0
     store = sel.store
     assert store is not None
     for victim in victims:
         start = time.time()
-        sel.delete_example(victim)
+        receipt = sel.delete_example(victim)
         returned = time.time()
         latencies.append(returned - start)
+        in_memory.append(receipt.seconds)
+        refits += receipt.refit
         deadline = returned + (1.0 if holder is not None else 30.0)
         while store.erasure_pending() and time.time() < deadline:
             time.sleep(0.005)
@@ -172,6 +169,10 @@ def run_case(target: str, n: int, deletes: int, snapshot_url: str | None) -> dic
         "delete_p50_ms": pct(latencies, 0.5),
         "delete_p99_ms": pct(latencies, 0.99),
         "delete_max_ms": 1000 * max(latencies),
+        "store_p50_ms": pct([t - m for t, m in zip(latencies, in_memory, strict=True)], 0.5),
+        "store_p99_ms": pct([t - m for t, m in zip(latencies, in_memory, strict=True)], 0.99),
+        "in_memory_p99_ms": pct(in_memory, 0.99),
+        "refits": refits,
         "erasure_p50_ms": pct(erasures, 0.5),
         "erasure_p99_ms": pct(erasures, 0.99),
         "erasure_max_ms": 1000 * max(erasures, default=0.0),
@@ -242,16 +243,19 @@ def table(report: dict[str, Any]) -> str:
         f"{report['machine']}; load average before {report['loadavg_before'][0]:.2f}, "
         f"after {report['loadavg_after'][0]:.2f}; {report['dim']}-d vectors",
         "",
-        "| backend | rows | delete p50 / p99 (ms) | erasure done after p50 / max (ms) "
-        "| reader held (max ms) | adder held (max ms) | reader p50 otherwise (ms) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| backend | rows | delete p50 / p99 (ms) | of which store p50 / p99 (ms) | refits "
+        "| erasure done after p50 / max (ms) | reader max during / outside deletions (ms) "
+        "| adder max during / outside (ms) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in report["rows"]:
+        rd, ad = r["reader"], r["adder"]
         lines.append(
             f"| {r['backend']} | {r['n']:,} | {r['delete_p50_ms']:.1f} / {r['delete_p99_ms']:.1f} "
+            f"| {r['store_p50_ms']:.1f} / {r['store_p99_ms']:.1f} | {r['refits']} "
             f"| {r['erasure_p50_ms']:.1f} / {r['erasure_max_ms']:.1f} "
-            f"| {r['reader']['max_overlapping_ms']:.1f} | {r['adder']['max_overlapping_ms']:.1f} "
-            f"| {r['reader']['p50_outside_ms']:.1f} |"
+            f"| {rd['max_overlapping_ms']:.0f} / {rd['max_outside_ms']:.0f} "
+            f"| {ad['max_overlapping_ms']:.0f} / {ad['max_outside_ms']:.0f} |"
         )
     return "\n".join(lines)
 

@@ -57,18 +57,6 @@ def own_set(pg_server: PgTestServer) -> Iterator[tuple[str, PostgresBackend]]:
     store.close()
 
 
-def test_content_never_reaches_a_file_in_the_clear(
-    pg_server: PgTestServer, own_set: tuple[str, PostgresBackend]
-) -> None:
-    url, store = own_set
-    rows = marked_rows("c", 40)
-    add(store, rows)
-    assert [r.id for r in store.snapshot()[0]] == sorted(r.id for r in rows)
-    assert pg_server.residue(url, markers(rows)) == {}  # live rows: sealed
-    live = salts(url, "s", rows)
-    assert len(pg_server.residue(url, live)) == len(live)  # the scan sees what is there
-
-
 def test_deleted_rows_keys_are_in_no_file_once_erased(
     pg_server: PgTestServer, own_set: tuple[str, PostgresBackend]
 ) -> None:
@@ -77,7 +65,8 @@ def test_deleted_rows_keys_are_in_no_file_once_erased(
     add(store, rows)
     deleted, kept = rows[::2], rows[1::2]
     gone, staying = salts(url, "s", deleted), salts(url, "s", kept)
-    pg_server.residue(url, [])  # checkpoint: the keys are on disk before the deletion
+    assert pg_server.residue(url, markers(rows)) == {}  # content: never in the clear
+    assert len(pg_server.residue(url, gone)) == len(gone)  # the scan sees live keys
     delete(store, [r.id for r in deleted[:1]])  # one deletion ...
     delete(store, [r.id for r in deleted[1:]])  # ... and a batch
     assert store.complete_erasure(10)

@@ -53,17 +53,6 @@ def backend(postgres_url: str) -> Iterator[PostgresBackend]:
     store.close()
 
 
-@pytest.fixture
-def own_set(pg_server: PgTestServer) -> Iterator[tuple[str, PostgresBackend]]:
-    """Set "s" in a database of its own on the private server, whose files the residue
-    checks read: its URL and the open backend (closed afterwards)."""
-    url = create_database(pg_server.url())
-    store = PostgresBackend(url, "s", KEY)
-    store.create(HEADER)
-    yield url, store
-    store.close()
-
-
 def add(store: PostgresBackend, rows: list[ExampleRow]) -> None:
     with store.write() as txn:
         head = txn.head()[0]
