@@ -94,7 +94,7 @@ class SetReader:
             raise StateFileError(f"{self._where} does not exist (was it dropped?)")
         if row[2] is None or row[3] is None:
             raise StateFileError(
-                f"{self._where} was written by langchain-erase 0.x (schema 1, plaintext rows): "
+                f"{self._where} was written with schema version 1 (plaintext rows): "
                 "export it with that version and add the examples again"
             )
         return (int(row[0]), str(row[1]), str(row[2]), int(row[3]))
