@@ -80,6 +80,7 @@ class SetReader:
         self._log_key = log_key
         self._sealer = RowSealer(log_key, name)
         self._where = where
+        self._key_check = id_key(log_key, "\0langchain-erase log key check")
 
     def _id_hash(self, example_id: str) -> str:
         return id_key(self._log_key, example_id)

@@ -3,8 +3,9 @@
 Layout (created on first open, versioned in ``erase_schema_version``):
 
 - ``erase_sets``: one row per example set (``name``): parameters, dimension, projection,
-  model fingerprint, the committed log head (position, digest and hash chain) and the
-  number of key tables its rows are spread over. Its row is the set's write lock.
+  model fingerprint, the committed log head (position, digest and hash chain), the
+  number of key tables its rows are spread over and a check value of the log key (an HMAC
+  under it: a process with another key is refused at open). Its row is the set's write lock.
 - ``erase_rows``: one row per example: its id HMAC (``idh``), ``added_at`` and the sealed
   content (AES-GCM of id, text and vector; see `storage.sealing`). Never rewritten: a
   deleted row's ciphertext stays until PostgreSQL reuses the space, undecryptable.
@@ -91,7 +92,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     2: (
         # NULL head_chain marks a set written by version 1 (see upgrade_legacy_set).
-        "ALTER TABLE erase_sets ADD COLUMN head_chain text, ADD COLUMN key_buckets integer",
+        "ALTER TABLE erase_sets ADD COLUMN head_chain text, ADD COLUMN key_buckets integer, "
+        "ADD COLUMN key_check text",
         "ALTER TABLE erase_changes ADD COLUMN chain text",
         """CREATE TABLE erase_rows (
             name text NOT NULL REFERENCES erase_sets (name),

@@ -237,11 +237,17 @@ class PostgresBackend(SetReader):
 
         def query(conn: psycopg.Connection[Any]) -> StoreHeader | None:
             row = conn.execute(
-                "SELECT params, dimension, projection, fingerprint FROM erase_sets WHERE name = %s",
+                "SELECT params, dimension, projection, fingerprint, key_check FROM erase_sets "
+                "WHERE name = %s",
                 (self.name,),
             ).fetchone()
             if row is None:
                 return None
+            if row[4] is not None and row[4] != self._key_check:
+                raise StateFileError(
+                    f"{self.describe()} was written under another log key: every process of a "
+                    "store must use the same one (its rows are encrypted under it)"
+                )
             try:
                 return StoreHeader(
                     params=json.loads(row[0]),
@@ -270,8 +276,8 @@ class PostgresBackend(SetReader):
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
                 conn.execute(
                     "INSERT INTO erase_sets (name, params, dimension, projection, fingerprint, "
-                    "created_at, head_chain, key_buckets) VALUES (%s, %s, %s, %s, %s, %s, '', %s) "
-                    "ON CONFLICT (name) DO NOTHING",
+                    "created_at, head_chain, key_buckets, key_check) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, '', %s, %s) ON CONFLICT (name) DO NOTHING",
                     (
                         self.name,
                         canonical(header.params),
@@ -280,6 +286,7 @@ class PostgresBackend(SetReader):
                         None if header.fingerprint is None else canonical(header.fingerprint),
                         time.time(),
                         KEY_BUCKETS,
+                        self._key_check,
                     ),
                 )
         except StoreUnavailableError:
