@@ -86,22 +86,26 @@ class ErasurePass:
             "SELECT DISTINCT bucket FROM erase_erasures WHERE name = %s ORDER BY bucket",
             (self.name,),
         ).fetchall()
+        wait = HORIZON_WAIT_S
         for (bucket,) in buckets:
-            self._bucket(conn, int(bucket))
+            if not self._bucket(conn, int(bucket), wait):
+                wait = 0.0  # an old snapshot is open: the other buckets only delete keys
         return not self.pending(conn)
 
-    def _bucket(self, conn: psycopg.Connection[Any], bucket: int) -> None:
+    def _bucket(self, conn: psycopg.Connection[Any], bucket: int, wait: float) -> bool:
+        """Returns:
+        False if an older snapshot kept the rewrite from running."""
         got = conn.execute(
             "SELECT pg_try_advisory_lock(%s, %s)", (self.lock_class, bucket)
         ).fetchone()
         if not (got and got[0]):
-            return  # another eraser is rewriting this bucket
+            return True  # another eraser is rewriting this bucket
         try:
-            self._erase_bucket(conn, bucket)
+            return self._erase_bucket(conn, bucket, wait)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s, %s)", (self.lock_class, bucket))
 
-    def _erase_bucket(self, conn: psycopg.Connection[Any], bucket: int) -> None:
+    def _erase_bucket(self, conn: psycopg.Connection[Any], bucket: int, wait: float) -> bool:
         table = key_table(self.name, bucket)
         with conn.transaction():
             queued = conn.execute(
@@ -109,7 +113,7 @@ class ErasurePass:
                 (self.name, bucket),
             ).fetchall()
             if not queued:
-                return  # done by another eraser since we listed the buckets
+                return True  # done by another eraser since we listed the buckets
             row = conn.execute("SELECT to_regclass(%s)::text", (table.as_string(conn),)).fetchone()
             exists = bool(row and row[0])
             seqs = [seq for seq, _, _ in queued]
@@ -135,18 +139,19 @@ class ErasurePass:
                 "SELECT max(xid)::text FROM erase_erasures WHERE seq = ANY(%s)", (seqs,)
             ).fetchone()
             if not _may_vacuum(conn, table.as_string(conn)):
-                return  # PostgreSQL would skip the VACUUM with a warning: stays pending
-            if xid and xid[0] and not _wait_for_horizon(conn, xid[0]):
-                return
+                return True  # PostgreSQL would skip the VACUUM with a warning: stays pending
+            if xid and xid[0] and not _wait_for_horizon(conn, xid[0], wait):
+                return False
             conn.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS}")
             try:
                 conn.execute(sql.SQL("VACUUM FULL {}").format(table))
                 self.rewrites += 1
             except psycopg.errors.LockNotAvailable:
-                return  # a reader holds the table: the next pass retries
+                return True  # a reader holds the table: the next pass retries
             finally:
                 conn.execute("RESET lock_timeout")
         conn.execute("DELETE FROM erase_erasures WHERE seq = ANY(%s)", (seqs,))
+        return True
 
 
 class Eraser:
@@ -282,12 +287,12 @@ def _older_snapshot_exists(conn: psycopg.Connection[Any], xid: str) -> bool:
     return bool(row and row[0])
 
 
-def _wait_for_horizon(conn: psycopg.Connection[Any], xid: str) -> bool:
-    """Wait up to `HORIZON_WAIT_S` for snapshots older than `xid` to end.
+def _wait_for_horizon(conn: psycopg.Connection[Any], xid: str, wait: float) -> bool:
+    """Wait up to `wait` seconds for snapshots older than `xid` to end.
 
     Returns:
         True if none is left (the rewrite will drop the deleted rows)."""
-    deadline = time.monotonic() + HORIZON_WAIT_S
+    deadline = time.monotonic() + wait
     while _older_snapshot_exists(conn, xid):
         if time.monotonic() >= deadline:
             return False
