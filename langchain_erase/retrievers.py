@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForRetrieverRun,
@@ -51,6 +51,7 @@ def selection_to_document(selected: SelectedExample, input_keys: Sequence[str] |
     return Document(id=selected.id, page_content=selected.text, metadata=metadata)
 
 
+@runtime_checkable
 class ModeSelector(SelectsWithIds, Protocol):
     """A `SelectsWithIds` that also tells its selection mode (`ERASEExampleSelector` does)."""
 
@@ -91,23 +92,24 @@ def _check_search_type(search_type: str | None, selection: str) -> None:
         InvalidParameterError: The search type is unknown, needs scores, or needs another
             selection mode than the selector's.
     """
-    if search_type is None or SEARCH_TYPES.get(search_type) == selection:
+    if search_type is None:
         return
     if search_type == "similarity_score_threshold":
         raise InvalidParameterError(
             f"search_type={search_type!r}: a selector does not score what it selects; {_STORE_ONLY}"
         )
-    if search_type not in SEARCH_TYPES:
+    needed = SEARCH_TYPES.get(search_type) if isinstance(search_type, str) else None
+    if needed is None:
         raise InvalidParameterError(
             f"search_type must be one of {sorted(SEARCH_TYPES)} or None (the selector's own "
             f"selection), got {search_type!r}"
         )
-    needed = SEARCH_TYPES[search_type]
-    raise InvalidParameterError(
-        f"search_type={search_type!r} needs a selector built with selection={needed!r} (or "
-        f"ERASEVectorStore); this selector's selection is {selection!r}: leave search_type "
-        "unset to retrieve with it"
-    )
+    if needed != selection:
+        raise InvalidParameterError(
+            f"search_type={search_type!r} needs a selector built with selection={needed!r} (or "
+            f"ERASEVectorStore); this selector's selection is {selection!r}: leave search_type "
+            "unset to retrieve with it"
+        )
 
 
 def _search_k(search_kwargs: Mapping[str, Any]) -> int | None:

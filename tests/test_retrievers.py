@@ -188,8 +188,9 @@ def test_a_search_type_is_honoured_only_by_the_selection_that_performs_it() -> N
         selector(selection="similar").as_retriever(search_type="similarity")
     with pytest.raises(InvalidParameterError, match=r"does not score.*ERASEVectorStore"):
         knn.as_retriever(search_type="similarity_score_threshold")
-    with pytest.raises(InvalidParameterError, match="search_type must be one of"):
-        knn.as_retriever(search_type="nearest")
+    for unknown in ("nearest", ["similarity"]):
+        with pytest.raises(InvalidParameterError, match="search_type must be one of"):
+            knn.as_retriever(search_type=unknown)
 
 
 @pytest.mark.parametrize(
