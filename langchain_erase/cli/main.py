@@ -34,14 +34,27 @@ from langchain_erase.evaluation.tasks import (
 )
 
 if TYPE_CHECKING:
+    from langchain_core.example_selectors import BaseExampleSelector
+    from langchain_core.language_models import BaseLLM
+    from langchain_core.prompt_values import PromptValue
+    from langchain_core.prompts import FewShotPromptTemplate
     from langchain_core.runnables import Runnable
 
     from langchain_erase.example_selectors import ERASEExampleSelector
 
-__all__ = ["DEFAULT_SELECTION", "build_parser", "load_demo_examples", "main"]
+__all__ = [
+    "DEFAULT_SELECTION",
+    "DEMO_QUERIES",
+    "build_parser",
+    "demo_chain",
+    "demo_llm",
+    "is_right",
+    "load_demo_examples",
+    "main",
+]
 
 #: The demo's queries, each with the answer a reader expects.
-_DEMO_QUERIES = (
+DEMO_QUERIES = (
     ("A tender, funny and beautifully acted story.", "positive"),
     ("Two hours of my life I will never get back.", "negative"),
     ("The soundtrack is lovely but the script is lazy.", "negative"),
@@ -107,10 +120,68 @@ def _fit(args: argparse.Namespace, examples: list[dict[str, str]]) -> ERASEExamp
     return selector
 
 
+def demo_llm(model: str, *, n_threads: int | None, n_gpu_layers: int) -> BaseLLM:
+    """The demo's local LLM: greedy, at most 3 tokens, one line (a one-word label).
+
+    Args:
+        model: A name in `MODEL_NAMES` or a GGUF path (loaded here).
+        n_threads: llama.cpp threads (None: its default).
+        n_gpu_layers: Layers offloaded to a GPU (0: none, -1: all).
+
+    Returns:
+        The LLM.
+    """
+    from langchain_erase.llms import local_llm
+
+    return local_llm(
+        model, n_threads=n_threads, n_gpu_layers=n_gpu_layers, max_tokens=3, stop=["\n"]
+    )
+
+
+def demo_chain(
+    selector: BaseExampleSelector, llm: Runnable[PromptValue, str]
+) -> tuple[FewShotPromptTemplate, Runnable[dict[str, str], str]]:
+    """The demo's few-shot prompt over `selector`, and that prompt piped into `llm`.
+
+    Args:
+        selector: Chooses each query's demonstrations.
+        llm: The completion model (`demo_llm`).
+
+    Returns:
+        The prompt (`format(input=review)`), and the chain from ``{"input": review}`` to the
+        model's answer, stripped.
+    """
+    from langchain_core.output_parsers import StrOutputParser
+    from langchain_core.prompts import FewShotPromptTemplate, PromptTemplate
+    from langchain_core.runnables import RunnableLambda
+
+    prompt = FewShotPromptTemplate(
+        example_selector=selector,
+        example_prompt=PromptTemplate.from_template("Review: {input}\nSentiment: {output}"),
+        prefix="Classify the sentiment of each review as positive or negative.",
+        suffix="Review: {input}\nSentiment:",
+        input_variables=["input"],
+    )
+    return prompt, prompt | llm | StrOutputParser() | RunnableLambda(str.strip)
+
+
+def is_right(answer: str, expected: str) -> bool:
+    """Whether a demo answer is the expected label (case aside).
+
+    Args:
+        answer: What `demo_chain` returned.
+        expected: The label of `DEMO_QUERIES`.
+
+    Returns:
+        True if they agree.
+    """
+    return answer.lower() == expected
+
+
 def _answer(chain: Runnable[dict[str, str], str], query: str, expected: str) -> bool:
     """Print the model's answer to `query` beside the expected one; True if they agree."""
-    answer = chain.invoke({"input": query}).strip()
-    right = answer.lower() == expected
+    answer = chain.invoke({"input": query})
+    right = is_right(answer, expected)
     print(f"  {query!r} -> {answer!r} ({'right' if right else f'wrong: {expected}'})")
     return right
 
@@ -142,53 +213,37 @@ def run_demo(args: argparse.Namespace) -> int:
     Raises:
         ERASEError: A typed error (data, model); raised before any model is loaded.
     """
-    from langchain_core.output_parsers import StrOutputParser
-    from langchain_core.prompts import FewShotPromptTemplate, PromptTemplate
-
     from langchain_erase import default_example_id
-    from langchain_erase.llms import evict_on_delete, local_llm
+    from langchain_erase.llms import evict_on_delete
 
     started = time.perf_counter()
     source, examples = load_demo_examples(args.data_dir, args.limit)
     check_model(args.model)
     print(f"Task data: {source} ({len(examples)} demonstrations)")
     selector = _fit(args, examples)
-    prompt = FewShotPromptTemplate(
-        example_selector=selector,
-        example_prompt=PromptTemplate.from_template("Review: {input}\nSentiment: {output}"),
-        prefix="Classify the sentiment of each review as positive or negative.",
-        suffix="Review: {input}\nSentiment:",
-        input_variables=["input"],
-    )
-    llm = local_llm(
-        args.model,
-        n_threads=args.n_threads,
-        n_gpu_layers=args.n_gpu_layers,
-        max_tokens=3,
-        stop=["\n"],
-    )
+    llm = demo_llm(args.model, n_threads=args.n_threads, n_gpu_layers=args.n_gpu_layers)
     evict_on_delete(selector, llm)  # deletions also clear llama.cpp's reused prompt context
-    chain = prompt | llm | StrOutputParser()
+    prompt, chain = demo_chain(selector, llm)
     why = f" ({_WHY_DEFAULT})" if args.selection == DEFAULT_SELECTION else ""
     print(f"\nSelection: {args.selection}{why}.")
-    print(f"Answering {len(_DEMO_QUERIES)} queries with {args.model} ({args.k}-shot):")
-    right = sum(_answer(chain, query, expected) for query, expected in _DEMO_QUERIES)
-    print(f"{right} of {len(_DEMO_QUERIES)} answered right.")
+    print(f"Answering {len(DEMO_QUERIES)} queries with {args.model} ({args.k}-shot):")
+    right = sum(_answer(chain, query, expected) for query, expected in DEMO_QUERIES)
+    print(f"{right} of {len(DEMO_QUERIES)} answered right.")
     used = {
         default_example_id(example): example
-        for query, _ in _DEMO_QUERIES
+        for query, _ in DEMO_QUERIES
         for example in selector.select_examples({"input": query})
     }
     _forget(selector, sorted(used))
 
-    prompts = [prompt.format(input=query) for query, _ in _DEMO_QUERIES]
+    prompts = [prompt.format(input=query) for query, _ in DEMO_QUERIES]
     leaked = [p for p in prompts for e in used.values() if f"Review: {e['input']}\n" in p]
     found = f"Deleted demonstrations found in the prompts of all {len(prompts)} queries"
     print(f"{found}: {len(leaked)}")
     verified = selector.verify()
     print(f"verify(): state equals a fresh fit without them: {verified}")
     print("  after deletion:", end="")
-    _answer(chain, *_DEMO_QUERIES[0])
+    _answer(chain, *DEMO_QUERIES[0])
     print(f"\nDemo finished in {time.perf_counter() - started:.0f} s.")
     return 0 if verified and not leaked else 1
 
