@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from conftest import DATASETS
+from langchain_core.embeddings import DeterministicFakeEmbedding
+from langchain_core.language_models import FakeListLLM
 from task_files import (
     INCOMPLETE_BIGBENCH,
     INCOMPLETE_INSTRUCTION_INDUCTION,
@@ -18,7 +20,7 @@ from task_files import (
     write_parity_task,
 )
 
-from langchain_erase import InvalidParameterError, __version__
+from langchain_erase import ERASEExampleSelector, InvalidParameterError, __version__
 from langchain_erase.cli import build_parser, load_demo_examples, main
 
 # the module (the package's `main` attribute is the function of that name)
@@ -297,3 +299,19 @@ def test_task_groups_are_expanded_before_the_tasks_are_checked(
     assert "model.gguf" in _refused(argv, capsys, workdir)
     (workdir / "data" / "instruction_induction" / "second" / "execute.json").write_text("{")
     assert "execute.json" in _refused(argv, capsys, workdir)
+
+
+def test_demo_chain_asks_for_a_label_after_the_selected_demonstrations() -> None:
+    _, examples = load_demo_examples(DATASETS, limit=40)
+    selector = ERASEExampleSelector.from_examples(
+        examples, DeterministicFakeEmbedding(size=16), k=2, input_keys=["input"]
+    )
+    prompt, chain = cli_main.demo_chain(selector, FakeListLLM(responses=[" Negative\n"]))
+    query, expected = cli_main.DEMO_QUERIES[1]
+    text = prompt.format(input=query)
+    assert text.endswith(f"Review: {query}\nSentiment:")
+    for example in selector.select_examples({"input": query}):
+        assert f"Review: {example['input']}\nSentiment: {example['output']}\n" in text
+    answer = chain.invoke({"input": query})
+    assert answer == "Negative" and cli_main.is_right(answer, expected)
+    assert not cli_main.is_right("positive", expected)
