@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from pg_helpers import PgTestServer, create_database
 from psycopg import sql
-from store_helpers import race_to_delete
+from store_helpers import marked_rows, markers, race_to_delete
 
 from langchain_erase.errors import (
     DuplicateExampleError,
@@ -238,27 +238,6 @@ def test_closed_backend_refuses(backend: PostgresBackend) -> None:
 
 
 # -- erasure ----------------------------------------------------------------------------------
-
-
-def marked_rows(prefix: str, count: int) -> list[ExampleRow]:
-    """Rows whose id, text and vector each carry a unique marker; every 4th text is long
-    and random (stored out of line in TOAST, uncompressible)."""
-    rows = []
-    for i in range(count):
-        tag = secrets.token_hex(8)
-        long = secrets.token_hex(3000) if i % 4 == 0 else ""
-        rows.append(
-            ExampleRow(
-                f"{prefix}-ID-{tag}",
-                f'{{"q":"TXT-{tag}{long}"}}',
-                b"VEC-" + tag.encode() + os.urandom(32),
-            )
-        )
-    return rows
-
-
-def markers(rows: list[ExampleRow]) -> list[bytes]:
-    return [m for r in rows for m in (r.id.encode(), r.example[:30].encode(), r.vector[:20])]
 
 
 def test_deleted_rows_leave_no_bytes_in_heap_toast_or_index_files(
