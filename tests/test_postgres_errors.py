@@ -144,3 +144,16 @@ def test_a_committed_deletion_reports_a_lost_server_and_never_raises(
     assert store.erasure_status().pending is False
     assert [r.id for r in store.snapshot()[0]] == ["b", "c"]
     store.close()
+
+
+def test_an_id_or_text_that_cannot_be_sealed_is_refused_and_nothing_is_written(
+    postgres_url: str,
+) -> None:
+    from langchain_erase.errors import InvalidExampleError
+
+    store = opened(postgres_url)
+    for bad in (ExampleRow("bad\ud800", '{"q":1}', b"v"), ExampleRow("ok", '{"q":"\ud800"}', b"v")):
+        with pytest.raises(InvalidExampleError), store.write() as txn:
+            txn.insert([bad], records(3, "add", ["x"]))
+    assert store.head()[0] == 3 and [r.id for r in store.snapshot()[0]] == ["a", "b", "c"]
+    store.close()

@@ -79,9 +79,12 @@ class RowSealer:
 
         Returns:
             nonce || AES-GCM ciphertext of (id, example, vector).
+
+        Raises:
+            UnicodeEncodeError: The id or text is not valid Unicode (a lone surrogate).
         """
-        ident = row.id.encode("utf-8", "surrogatepass")
-        text = row.example.encode("utf-8", "surrogatepass")
+        ident = row.id.encode("utf-8")  # strict: what is sealed always opens
+        text = row.example.encode("utf-8")
         plain = _LENGTHS.pack(len(ident), len(text)) + ident + text + row.vector
         nonce = os.urandom(_NONCE_BYTES)
         return nonce + self._cipher(salt).encrypt(nonce, plain, self._aad(id_hash))
@@ -107,7 +110,7 @@ class RowSealer:
             )
             id_len, text_len = _LENGTHS.unpack_from(plain)
             start = _LENGTHS.size
-            ident = plain[start : start + id_len].decode("utf-8", "surrogatepass")
+            ident = plain[start : start + id_len].decode("utf-8")
             text = plain[start + id_len : start + id_len + text_len].decode("utf-8")
         except (InvalidTag, ValueError, struct.error):
             raise StateFileError(
