@@ -65,13 +65,14 @@ def test_fork_after_open_corrupts_the_file(tmp_path: Path) -> None:
     database). The child is now refused with ForkedProcessError and the store stays whole."""
     path = tmp_path / "s.db"
     sel = opened(path, 20)
+    victim = sel.ids[0]
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         code = 0
         for call in (
             lambda: sel.add_examples(examples(1, "child")),
             lambda: sel.select_examples({"input": "x"}),
-            lambda: sel.delete_example(sel._index.ids()[0]),
+            lambda: sel.delete_example(victim),
         ):
             try:
                 call()
