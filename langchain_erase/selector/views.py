@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from langchain_erase.core.index import ERASEIndex
+from langchain_erase.core.index import ERASEIndex, IndexRows
 from langchain_erase.replication import Consistency, Session
 from langchain_erase.storage.base import StorageBackend
 
@@ -74,6 +74,12 @@ class IndexView:
             A copy of its stored, L2-normalized float32 vector."""
         with self._session.lock:
             return self._index().vector(example_id)
+
+    def rows(self) -> IndexRows:
+        """Returns:
+        (ids sorted, canonical JSON texts, float32 (n, D) stored vectors)."""
+        with self._session.lock:
+            return self._index().rows()
 
     def vector_memory(self) -> bytes:
         """Returns:
