@@ -191,7 +191,7 @@ class SelectorParams:
         """
         try:
             return cls.create(**dict(stored))
-        except (InvalidParameterError, TypeError) as err:
+        except (TypeError, ValueError) as err:  # InvalidParameterError is a ValueError
             raise StateFileError(f"{where} has invalid parameters: {err}") from None
 
     def replace(self, **changes: Any) -> SelectorParams:

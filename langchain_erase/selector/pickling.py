@@ -11,6 +11,7 @@ or embedding model that cannot be pickled makes pickling fail with pickle's own 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_erase.selector.fingerprint import ModelFingerprint
@@ -35,18 +36,8 @@ class _Selector(Protocol):
     _session: Session
     _listeners: DeletionListeners
 
-    def _setup(
-        self,
-        embeddings: Embeddings,
-        params: SelectorParams,
-        handle: MemoryHandle | StoreHandle,
-        session: Session | None,
-        *,
-        show_progress: bool = False,
-        similar_screen: bool = True,
-        listeners: DeletionListeners | None = None,
-        fingerprint: ModelFingerprint | None = None,
-    ) -> Any: ...
+    #: The selector's `_setup` (sets every attribute; see `ERASEExampleSelector`).
+    _setup: Callable[..., Any]
 
 
 class Pickling:
