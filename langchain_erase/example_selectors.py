@@ -43,7 +43,7 @@ from langchain_erase.replication import FOLLOW_INTERVAL_S, Consistency, MemorySe
 from langchain_erase.replication.changes import check_absent
 from langchain_erase.retrievers import ERASERetriever
 from langchain_erase.selections import SelectedExample, checked_limit
-from langchain_erase.selector import audit, embedder, snapshots
+from langchain_erase.selector import audit, embedder
 from langchain_erase.selector.asynchronous import AsyncMethods
 from langchain_erase.selector.fingerprint import FINGERPRINT_PROBES, ModelFingerprint
 from langchain_erase.selector.params import (
@@ -55,6 +55,7 @@ from langchain_erase.selector.params import (
     SelectorParams,
 )
 from langchain_erase.selector.pickling import Pickling
+from langchain_erase.selector.snapshots import SnapshotMethods
 from langchain_erase.selector.stores import MemoryHandle, StoreHandle
 from langchain_erase.selector.views import SessionViews
 
@@ -79,7 +80,7 @@ _RUNTIME = ("show_progress", "similar_screen")
 
 
 class ERASEExampleSelector(
-    AsyncMethods, ParameterViews, SessionViews, Pickling, BaseExampleSelector
+    AsyncMethods, ParameterViews, SessionViews, SnapshotMethods, Pickling, BaseExampleSelector
 ):
     """Few-shot example selector whose examples can be exactly unlearned in constant time.
 
@@ -544,53 +545,6 @@ class ERASEExampleSelector(
         stored, session = handle.open(params, probe, runtime.get("similar_screen", True))
         return cls.__new__(cls)._setup(
             embeddings, stored, handle, session, fingerprint=probe, **runtime
-        )
-
-    # ------------------------------------------------------------ snapshots
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write a snapshot (no pickle, mode 0600) that `load` restores and verifies.
-
-        The snapshot records the embedding model's fingerprint; a store-backed selector's
-        also records its set name and log position (see `load`).
-
-        Args:
-            path: Destination file.
-        """
-        with self._session.lock:
-            self._session.read()
-            snapshots.save_snapshot(path, self._params, self._session, self._fingerprint)
-
-    @classmethod
-    def load(
-        cls,
-        path: str | os.PathLike[str],
-        embeddings: Embeddings,
-        *,
-        store: ERASEExampleSelector | None = None,
-    ) -> ERASEExampleSelector:
-        """Restore a snapshot into an in-memory selector; StateFileError if it is corrupted
-        or foreign, EmbeddingModelMismatchError if it was saved with another model.
-
-        A snapshot saved from a store-backed selector knows the store's log position at
-        that time. Deletions committed to the store later must not come back, so loading
-        it needs `store=` (a selector `open`ed on that store and set): it is refused with
-        `StaleSnapshotError` if the store's log has moved past the snapshot's position.
-        A snapshot from before fingerprints were recorded is checked by dimension only.
-
-        Args:
-            path: The snapshot file.
-            embeddings: The embedding model.
-            store: The open store-backed selector to check a store snapshot against.
-
-        Returns:
-            The restored selector.
-        """
-        probe = ModelFingerprint(embeddings)
-        params, index = snapshots.load_snapshot(
-            path, probe, None if store is None else store._session
-        )
-        return cls.__new__(cls)._setup(
-            embeddings, params, MemoryHandle(), MemorySession(index), fingerprint=probe
         )
 
     def __repr__(self) -> str:

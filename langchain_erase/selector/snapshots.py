@@ -13,21 +13,25 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
 from langchain_erase.core.index import ERASEIndex
 from langchain_erase.errors import EmbeddingModelMismatchError, StaleSnapshotError, StateFileError
 from langchain_erase.inputs import parse_example
-from langchain_erase.replication import Session
+from langchain_erase.replication import MemorySession, Session
 from langchain_erase.selector.fingerprint import ModelFingerprint
 from langchain_erase.selector.params import SelectorParams
-from langchain_erase.selector.stores import checked_path
+from langchain_erase.selector.stores import MemoryHandle, checked_path
 from langchain_erase.storage.snapshot import Snapshot, read_snapshot, write_snapshot
 
-__all__ = ["load_snapshot", "save_snapshot"]
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
+__all__ = ["SnapshotMethods", "load_snapshot", "save_snapshot"]
 
 logger = logging.getLogger("langchain_erase")
 
@@ -153,3 +157,57 @@ def _check_model(path: Path, header: dict[str, Any], fingerprint: ModelFingerpri
             f"{path} was saved with an embedding model of dimension "
             f"{header.get('dimension')!r}, this one has {mine}"
         )
+
+
+class SnapshotMethods:
+    """Mixin: a selector's `save` and `load`."""
+
+    _params: SelectorParams
+    _session: Session
+    _fingerprint: ModelFingerprint
+    #: The selector's `_setup` (sets every attribute; see `ERASEExampleSelector`).
+    _setup: Callable[..., Any]
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write a snapshot (no pickle, mode 0600) that `load` restores and verifies.
+
+        The snapshot records the embedding model's fingerprint; a store-backed selector's
+        also records its set name and log position (see `load`).
+
+        Args:
+            path: Destination file.
+        """
+        with self._session.lock:
+            self._session.read()
+            save_snapshot(path, self._params, self._session, self._fingerprint)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        embeddings: Embeddings,
+        *,
+        store: SnapshotMethods | None = None,
+    ) -> Self:
+        """Restore a snapshot into an in-memory selector; StateFileError if it is corrupted
+        or foreign, EmbeddingModelMismatchError if it was saved with another model.
+
+        A snapshot saved from a store-backed selector knows the store's log position at
+        that time. Deletions committed to the store later must not come back, so loading
+        it needs `store=` (a selector `open`ed on that store and set): it is refused with
+        `StaleSnapshotError` if the store's log has moved past the snapshot's position.
+        A snapshot from before fingerprints were recorded is checked by dimension only.
+
+        Args:
+            path: The snapshot file.
+            embeddings: The embedding model.
+            store: The open store-backed selector to check a store snapshot against.
+
+        Returns:
+            The restored selector.
+        """
+        probe = ModelFingerprint(embeddings)
+        params, index = load_snapshot(path, probe, None if store is None else store._session)
+        selector = cls.__new__(cls)
+        selector._setup(embeddings, params, MemoryHandle(), MemorySession(index), fingerprint=probe)
+        return selector
