@@ -204,7 +204,7 @@ def test_deleted_examples_leave_no_bytes_in_the_data_directory(pg_server: PgTest
         secrets += [
             victim.encode(),
             sel.get_example(victim)["input"][:40].encode(),
-            sel._index.vector(victim).astype("<f4").tobytes()[:32],
+            sel.view().stored_vector(victim).astype("<f4").tobytes()[:32],
         ]
     keys = key_salts(url, "default", KEY.encode(), victims)  # what decrypts the rows
     kept = key_salts(url, "default", KEY.encode(), [ids[5]])

@@ -495,6 +495,26 @@ class ERASEIndex:
         return self.refitted().state_digest() == self.state_digest()
 
     # ----------------------------------------------------------- internals
+    # ------------------------------------------------------------ inspection
+    def screen_nbytes(self) -> int:
+        """Returns:
+        Bytes of the "similar" mode's float16 FAISS screens (C++ memory; 0 without)."""
+        return self._buckets.screen_nbytes()
+
+    def vector_memory(self) -> bytes:
+        """Returns:
+        A copy of every in-memory block that holds vectors (to check that a deleted
+        vector's bytes were zeroed)."""
+        return b"".join(block.matrix.tobytes() for block in self._vector_blocks())
+
+    def remembers(self, example_id: str) -> bool:
+        """Args:
+            example_id: An id.
+
+        Returns:
+            True if any per-example structure (texts, member tags) still holds it."""
+        return example_id in self._texts or example_id in self._tags
+
     def _vector_blocks(self) -> list[VectorBlock]:
         """Every block holding vectors: one row per member, plus the `similar` cell centers
         (a bounded sample, `cells` rows per large bucket)."""
