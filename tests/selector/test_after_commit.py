@@ -39,7 +39,8 @@ def test_a_failing_status_query_after_commit_goes_into_the_receipts(
     monkeypatch.undo()
     assert not set(victims) & set(sel.ids) and sel.verify()  # the deletion stands
     again = sel.delete_examples(sel.ids[:1])[0]
-    assert again.erasure_error is None and again.erasure_complete
+    assert again.erasure_error is None  # PostgreSQL erases after the call (receipt: pending)
+    assert again.erasure_complete or store.complete_erasure(10)
     sel.close()
 
 
