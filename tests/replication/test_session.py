@@ -26,7 +26,7 @@ from langchain_erase.replication import (
     Session,
     StoreSession,
 )
-from langchain_erase.storage.base import StoreHeader
+from langchain_erase.storage.base import ErasureStatus, StoreHeader
 from langchain_erase.storage.sqlite import SqliteBackend
 
 KEY = b"session-test-key"
@@ -50,7 +50,7 @@ def _no_check(text: str) -> None:
 class StatusDown(SqliteBackend):
     """A real SQLite backend whose post-commit erasure status query fails."""
 
-    def erasure_pending(self) -> bool:
+    def erasure_status(self) -> ErasureStatus:
         raise StoreUnavailableError("the store went away after the commit")
 
 
