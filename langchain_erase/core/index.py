@@ -190,6 +190,12 @@ class ERASEIndex:
         return None if self._projection is None else self._projection.matrix
 
     @property
+    def neighbors(self) -> NeighborIndex | CellNeighbors | None:
+        """knn and mmr: the similarity index over every member (None while empty, and in
+        the bucket modes), for searches with per-query k, fetch_k and lambda_mult."""
+        return self._neighbors
+
+    @property
     def iterations(self) -> int:
         """Lloyd iterations T of the current clustering record."""
         return self._kmeans.iterations
