@@ -391,6 +391,8 @@ class ERASEIndex:
             self._projection = FixedPointProjection(
                 self.params.seed, dimension, self.p, matrix=projection
             )
+            if self._kmeans.p != self._projection.p:  # p > D clusters in D dimensions
+                self._kmeans = QuantizedKMeans(self.params, self._projection.p)
         coords = self._projection.project(unit_vectors)
         hashes = id_hash64(self.params.seed, ids)
         self._texts.update(zip(ids, texts, strict=True))
