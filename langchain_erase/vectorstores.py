@@ -141,24 +141,36 @@ class ERASEVectorStore(VectorStore):
         metadatas: list[dict[Any, Any]] | None = None,
         *,
         ids: list[str] | None = None,
+        batch_size: int = 256,
         **kwargs: Any,
     ) -> list[str]:
-        """Embed and add texts; a present id is replaced (deleted, then inserted).
+        """Embed and add texts in one transaction; a present id is replaced (deleted with
+        a receipt, then inserted).
 
         Args:
             texts: Page contents.
             metadatas: One metadata dict per text (JSON values).
             ids: One id per text (default: random UUIDs: the same text twice is two
                 documents).
+            batch_size: Texts per call of the embedding model (LangChain's indexing API
+                passes it); the write is one transaction whatever its value.
             **kwargs: None are accepted (an unknown keyword is refused).
 
         Returns:
             The ids, in order.
         """
         _no_kwargs(kwargs)
+        batch = _check_count(batch_size, "batch_size")
         texts = list(texts)
         rows = self._rows(texts, metadatas, ids)
-        vectors = self._embed(self.embedding.embed_documents, texts) if texts else None
+        embed = self.embedding.embed_documents
+        vectors = (
+            np.concatenate(
+                [self._embed(embed, texts[i : i + batch]) for i in range(0, len(texts), batch)]
+            )
+            if texts
+            else None
+        )
         return self._write(*rows, vectors)
 
     def add_embeddings(
