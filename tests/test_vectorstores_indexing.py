@@ -24,7 +24,9 @@ DIM = 12
 
 
 def chunks(source: str, texts: list[str]) -> list[Document]:
-    return [Document(page_content=t, metadata={"source": source, "n": i}) for i, t in enumerate(texts)]
+    return [
+        Document(page_content=t, metadata={"source": source, "n": i}) for i, t in enumerate(texts)
+    ]
 
 
 A = chunks("a.md", ["alpha one", "alpha two"])

@@ -41,9 +41,7 @@ def _apply(store: ERASEVectorStore, model: dict[str, tuple[str, str]], op: Any) 
         return
     batch = {doc_id: (" ".join(words), group) for doc_id, words, group in payload}
     ids = list(batch)
-    store.add_texts(
-        [batch[i][0] for i in ids], [{"group": batch[i][1]} for i in ids], ids=ids
-    )
+    store.add_texts([batch[i][0] for i in ids], [{"group": batch[i][1]} for i in ids], ids=ids)
     model.update(batch)
 
 
