@@ -12,15 +12,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import secrets
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,9 +37,8 @@ from langchain_erase.core.index import (
     SelectionMode,
 )
 from langchain_erase.core.projection import MAX_DIMENSION, normalize_rows
-from langchain_erase.core.qkmeans import MAX_P, MAX_POINTS, ChangeOutcome
+from langchain_erase.core.qkmeans import MAX_P, ChangeOutcome
 from langchain_erase.errors import (
-    DuplicateExampleError,
     EmbeddingError,
     EmbeddingModelMismatchError,
     ERASEError,
@@ -63,11 +59,19 @@ from langchain_erase.inputs import (
     validate_query,
 )
 from langchain_erase.receipts import DeletionReceipt
-from langchain_erase.replication import Replica, logger
+from langchain_erase.replication import (
+    FOLLOW_INTERVAL_S,
+    Consistency,
+    MemorySession,
+    Session,
+    StoreSession,
+    logger,
+)
+from langchain_erase.replication.changes import check_absent
 from langchain_erase.retrievers import ERASERetriever
 from langchain_erase.selections import SelectedExample, checked_limit
 from langchain_erase.storage import open_backend
-from langchain_erase.storage.base import ChangeNotifier, StoreHeader, WriteTxn, id_key
+from langchain_erase.storage.base import StoreHeader
 from langchain_erase.storage.snapshot import Snapshot, read_snapshot, write_snapshot
 
 if TYPE_CHECKING:
@@ -93,8 +97,6 @@ DEFAULT_P = 8
 DEFAULT_EPSILON = 0.25
 DEFAULT_GAMMA = 0.2
 DEFAULT_MAX_ITER = 30
-#: How often the follower of an `consistency="eventual"` selector polls its store.
-FOLLOW_INTERVAL_S = 0.05
 #: Fixed texts whose embeddings identify the embedding model of a store.
 FINGERPRINT_PROBES = (
     "langchain-erase model fingerprint: the quick brown fox jumps over the lazy dog.",
@@ -107,8 +109,6 @@ _FINGERPRINT_MIN_COSINE = 0.9999
 _CONSISTENCY = ("strong", "eventual")
 _EMBED_BATCH = 256
 _MAX_NAME = 200
-
-Consistency = Literal["strong", "eventual"]
 
 
 def _file_path(path: str | os.PathLike[str], what: str) -> Path:
@@ -204,25 +204,27 @@ class ERASEExampleSelector(BaseExampleSelector):
         self.input_keys = list(input_keys) if input_keys else None
         self.example_keys = list(example_keys) if example_keys else None
         self.show_progress = show_progress
-        self._index = ERASEIndex(
-            params,
-            p,
-            selection,
-            {"input_keys": self.input_keys, "example_keys": self.example_keys},
-            **mmr,
-            similar_screen=similar_screen,
+        self._session: Session = MemorySession(
+            ERASEIndex(
+                params,
+                p,
+                selection,
+                {"input_keys": self.input_keys, "example_keys": self.example_keys},
+                **mmr,
+                similar_screen=similar_screen,
+            )
         )
-        self._lock = threading.RLock()
-        self._replica: Replica | None = None
-        self._closed = False
-        self._consistency: Consistency = "strong"
         self._fingerprint: dict[str, Any] | None = None
-        self._follower: threading.Thread | None = None
-        self._stop = threading.Event()
         self._deletion_listeners: list[Callable[[str, dict[str, Any]], object]] = []
-        # Logs name ids by a keyed hash: the change log's key with a store, else a key of
-        # this process (so lines of one process can be matched, but not ids guessed).
-        self._log_key = secrets.token_bytes(32)
+
+    @property
+    def _index(self) -> ERASEIndex:
+        """The session's index (read it; only the session's writer changes it)."""
+        return self._session.index
+
+    @property
+    def _lock(self) -> threading.RLock:
+        return self._session.lock
 
     # ------------------------------------------------------------- construction
     @classmethod
@@ -338,17 +340,17 @@ class ERASEExampleSelector(BaseExampleSelector):
     def ids(self) -> list[str]:
         """Every example id, sorted."""
         with self._lock:
-            self._follow()
+            self._session.read()
             return self._index.ids()
 
     def __len__(self) -> int:
         with self._lock:
-            self._follow()
+            self._session.read()
             return len(self._index)
 
     def __contains__(self, example_id: object) -> bool:
         with self._lock:
-            self._follow()
+            self._session.read()
             return example_id in self._index
 
     def get_example(self, example_id: str) -> Example:
@@ -358,7 +360,7 @@ class ERASEExampleSelector(BaseExampleSelector):
         Returns:
             A copy of the example (UnknownExampleError if absent)."""
         with self._lock:
-            self._follow()
+            self._session.read()
             if not isinstance(example_id, str) or example_id not in self._index:
                 raise UnknownExampleError(f"no example with {redact_id(example_id)}")
             return parse_example(self._index.text(example_id))
@@ -367,7 +369,7 @@ class ERASEExampleSelector(BaseExampleSelector):
         """Returns:
         Example ids of each cluster (in cluster order, ids sorted)."""
         with self._lock:
-            self._follow()
+            self._session.read()
             return self._index.buckets()
 
     def state_digest(self) -> str:
@@ -377,7 +379,7 @@ class ERASEExampleSelector(BaseExampleSelector):
             64 hex digits; two selectors with equal digests select the same examples.
         """
         with self._lock:
-            self._follow()
+            self._session.read()
             return self._index.state_digest()
 
     def verify(self) -> bool:
@@ -387,7 +389,7 @@ class ERASEExampleSelector(BaseExampleSelector):
             True if the state equals a fresh fit of the current examples.
         """
         with self._lock:
-            self._follow()
+            self._session.read()
             return self._index.verify()
 
     # ------------------------------------------------------------- selection
@@ -431,7 +433,7 @@ class ERASEExampleSelector(BaseExampleSelector):
             query_vector = self._embed([text], query=True, dimension=None)[0]
         query_hash = keyed_hash64(self.params.seed, "select", text)
         with self._lock:
-            self._follow()
+            self._session.read()
             if (
                 query_vector is not None
                 and len(self._index)
@@ -527,7 +529,7 @@ class ERASEExampleSelector(BaseExampleSelector):
         clean = [validate_example(e, required) for e in examples]
         new_ids = self._new_ids(clean, ids)
         with self._lock:
-            self._check_new_ids(new_ids)
+            check_absent(self._index, new_ids)
         if not clean:
             return []
         texts = embedded_texts(clean, self.input_keys)
@@ -538,26 +540,9 @@ class ERASEExampleSelector(BaseExampleSelector):
             else self._validated(vectors, len(texts), dimension)
         )
         rows = [canonical_json(e) for e in clean]
-        fingerprint = self._model_fingerprint() if self._replica is not None else None
-        with self._lock, self._writing() as txn:
-            self._check_new_ids(new_ids)  # again, under the lock and after catching up
-            first = self._index.dimension is None
-            try:
-                self._index.check_rows(new_ids, rows, unit)
-            except ValueError as err:
-                if len(self._index) + len(new_ids) > MAX_POINTS:
-                    raise InvalidExampleError(
-                        f"a selector holds at most {MAX_POINTS} examples"
-                    ) from None
-                raise EmbeddingError(f"invalid embeddings: {err}") from None
-            start = time.perf_counter()
-            outcomes = self._index.add(new_ids, rows, unit)
-            seconds = time.perf_counter() - start
-            if txn is not None and self._replica is not None:
-                self._replica.record_add(
-                    txn, new_ids, rows, unit, outcomes, seconds, fingerprint, first
-                )
-        self._log_add(new_ids, outcomes, seconds)
+        with self._lock, self._session.write() as writer:
+            added = writer.add(new_ids, rows, unit, self._model_fingerprint)
+        self._log_add(new_ids, added.outcomes, added.seconds)
         return new_ids
 
     async def aadd_example(self, example: dict[str, Any]) -> str:
@@ -600,17 +585,6 @@ class ERASEExampleSelector(BaseExampleSelector):
             for example_id in new_ids:
                 check_unicode(example_id, "an id")
         return new_ids
-
-    def _check_new_ids(self, new_ids: list[str]) -> None:
-        if len(set(new_ids)) == len(new_ids) and self._index.none_present(new_ids):
-            return
-        seen: set[str] = set()  # find the first repeated or present id
-        for example_id in new_ids:
-            if example_id in seen or example_id in self._index:
-                raise DuplicateExampleError(
-                    f"an example with {redact_id(example_id)} is already present"
-                )
-            seen.add(example_id)
 
     def _embed(
         self, texts: list[str], *, query: bool, dimension: int | None
@@ -697,54 +671,28 @@ class ERASEExampleSelector(BaseExampleSelector):
             raise UnknownExampleError("delete_examples takes a list of ids")
         ids = list(ids)
         with self._lock:
-            done: list[tuple[str, str, Any, str, str, float]] = []
-            positions: list[int | None] = [None] * len(ids)
-            with self._writing() as txn:
-                for example_id in ids:
-                    if not isinstance(example_id, str) or example_id not in self._index:
-                        raise UnknownExampleError(f"no example with {redact_id(example_id)}")
-                if len(set(ids)) != len(ids):
-                    raise DuplicateExampleError("the same id is listed twice")
-                batch_start = time.perf_counter()
-                for example_id in ids:
-                    start = time.perf_counter()
-                    before = self._index.state_digest()
-                    text = self._index.text(example_id)
-                    outcome = self._index.delete(example_id)
-                    after = self._index.state_digest()
-                    done.append(
-                        (example_id, text, outcome, before, after, time.perf_counter() - start)
-                    )
-                if txn is not None and self._replica is not None:
-                    positions = list(
-                        self._replica.record_delete(
-                            txn,
-                            ids,
-                            [d[2] for d in done],
-                            [d[4] for d in done],
-                            time.perf_counter() - batch_start,
-                        )
-                    )
-            complete = self._replica is None or not self._replica.backend.erasure_pending()
+            with self._session.write() as writer:
+                done = writer.delete(ids)
+            # committed: the deletions have happened; nothing below may raise for them
+            erasure = self._session.erasure()
             receipts = [
                 DeletionReceipt(
-                    example_id=example_id,
-                    refit=outcome.refit,
-                    reason=outcome.reason.value,
-                    iteration=outcome.iteration,
-                    seconds=seconds,
-                    digest_before=before,
-                    digest_after=after,
-                    position=position,
-                    erasure_complete=complete,
+                    example_id=d.example_id,
+                    refit=d.outcome.refit,
+                    reason=d.outcome.reason.value,
+                    iteration=d.outcome.iteration,
+                    seconds=d.seconds,
+                    digest_before=d.digest_before,
+                    digest_after=d.digest_after,
+                    position=d.position,
+                    erasure_complete=erasure.complete,
+                    erasure_error=erasure.error,
                 )
-                for (example_id, _, outcome, before, after, seconds), position in zip(
-                    done, positions, strict=True
-                )
+                for d in done
             ]
             for receipt in receipts:
                 self._log_delete(receipt)
-            self._notify([(d[0], parse_example(d[1])) for d in done])
+            self._notify([(d.example_id, parse_example(d.text)) for d in done])
             return receipts
 
     # ------------------------------------------------------------------ logging
@@ -752,10 +700,7 @@ class ERASEExampleSelector(BaseExampleSelector):
         """How logs name an id: the first 16 hex digits of its HMAC-SHA256 under the store's
         log key (the change log's ``id_key`` starts with them), or under a random key of
         this selector when it has no store. Never the id or the example itself."""
-        key = (
-            self._replica.key_of(example_id) if self._replica else id_key(self._log_key, example_id)
-        )
-        return key[:16]
+        return self._session.key_of(example_id)[:16]
 
     def _log_add(self, ids: list[str], outcomes: Sequence[ChangeOutcome], seconds: float) -> None:
         if not logger.isEnabledFor(logging.INFO):
@@ -790,7 +735,7 @@ class ERASEExampleSelector(BaseExampleSelector):
         """Settings, size and digest prefix; never example content or ids."""
         with self._lock:
             params = self.params
-            store = None if self._replica is None else self._replica.backend.describe()
+            store = self._session.describe()
             extra = (
                 f", fetch_k={self._index.fetch_k}, lambda_mult={self._index.lambda_mult}"
                 if self.selection == "mmr"
@@ -905,14 +850,10 @@ class ERASEExampleSelector(BaseExampleSelector):
         cls(embeddings, **params)  # invalid parameters are refused before anything is created
         backend, key = open_backend(target, name, log_key)
         try:
-            selector = cls._attach(backend, key, embeddings, params)
+            return cls._attach(backend, key, embeddings, params, consistency)
         except BaseException:
             backend.close()
             raise
-        selector._consistency = consistency
-        if consistency == "eventual":
-            selector._start_follower()
-        return selector
 
     @classmethod
     def _attach(
@@ -921,6 +862,7 @@ class ERASEExampleSelector(BaseExampleSelector):
         key: bytes,
         embeddings: Embeddings,
         params: dict[str, Any],
+        consistency: Consistency,
     ) -> ERASEExampleSelector:
         header = backend.read_header()
         if header is None:
@@ -941,7 +883,7 @@ class ERASEExampleSelector(BaseExampleSelector):
             )
         if header.fingerprint is not None:
             selector._check_fingerprint(header.fingerprint, backend.describe())
-        selector._replica = Replica(selector._index, backend, key, parse_example)
+        selector._session = StoreSession(selector._index, backend, key, parse_example, consistency)
         return selector
 
     def _model_fingerprint(self) -> dict[str, Any]:
@@ -982,22 +924,22 @@ class ERASEExampleSelector(BaseExampleSelector):
     @property
     def store(self) -> StorageBackend | None:
         """The storage backend behind an `open`ed selector, else None."""
-        return None if self._replica is None else self._replica.backend
+        return self._session.store
 
     @property
     def consistency(self) -> Consistency:
         """ "strong" or "eventual" (see `open`)."""
-        return self._consistency
+        return self._session.consistency
 
     @property
     def log_position(self) -> int | None:
         """The last change-log position applied to memory (None without a store)."""
-        return None if self._replica is None else self._replica.position
+        return self._session.position
 
     @property
     def consistency_repairs(self) -> int:
         """How often catching up found a digest mismatch and refitted from the rows."""
-        return 0 if self._replica is None else self._replica.repairs
+        return self._session.repairs
 
     def deletion_log(self) -> list[dict[str, Any]]:
         """The store's audit log of deletions, oldest first; never example content.
@@ -1008,14 +950,7 @@ class ERASEExampleSelector(BaseExampleSelector):
             an empty list without a store.
         """
         with self._lock:
-            if self._replica is None:
-                return []
-            self._check_open()
-            return [
-                dataclasses.asdict(change)
-                for change in self._replica.backend.changes_after(0)
-                if change.op == "delete"
-            ]
+            return [dataclasses.asdict(change) for change in self._session.changes()]
 
     def sync(self) -> int | None:
         """Catch up with the store now.
@@ -1024,72 +959,12 @@ class ERASEExampleSelector(BaseExampleSelector):
             The log position after catching up (None without a store).
         """
         with self._lock:
-            if self._replica is None:
-                return None
-            self._check_open()
-            self._replica.refresh()
-            return self._replica.position
+            return self._session.sync()
 
     def close(self) -> None:
-        """Release the store; later changes raise StateFileError (no-op without one)."""
-        self._stop.set()
-        follower = self._follower
-        if follower is not None and follower is not threading.current_thread():
-            follower.join()
-        with self._lock:
-            if self._replica is not None and not self._closed:
-                self._closed = True
-                self._replica.backend.close()
-
-    def _check_open(self) -> None:
-        if self._closed and self._replica is not None:
-            raise StateFileError(f"store {self._replica.backend.describe()} is closed")
-
-    def _follow(self) -> None:
-        """Before every read (under the lock): in strong mode catch up with the store (one
-        `changed()` check when nothing was committed); refuse after a fork."""
-        if self._replica is None or self._closed:
-            return
-        if self._consistency == "strong":
-            self._replica.refresh()
-        else:
-            self._replica.check_process()
-
-    def _start_follower(self) -> None:
-        replica = self._replica
-        assert replica is not None
-        backend = replica.backend
-        notifier = backend.wait_for_change if isinstance(backend, ChangeNotifier) else None
-
-        def follow() -> None:
-            while not self._stop.is_set():
-                try:
-                    if notifier is not None:  # wakes on a notification (PostgreSQL)
-                        notifier(FOLLOW_INTERVAL_S)
-                    elif self._stop.wait(FOLLOW_INTERVAL_S):  # polls (SQLite)
-                        return
-                    with self._lock:
-                        if not self._closed:
-                            replica.refresh()
-                except Exception:  # keep following; the next round retries
-                    logger.exception("langchain_erase follower: catching up failed")
-                    self._stop.wait(FOLLOW_INTERVAL_S)
-
-        self._follower = threading.Thread(
-            target=follow, name="langchain-erase-follower", daemon=True
-        )
-        self._follower.start()
-
-    @contextmanager
-    def _writing(self) -> Iterator[WriteTxn | None]:
-        """Held under the lock: the block's in-memory change and its store write are one
-        atomic step (no store: just the block). Memory equals the store afterwards."""
-        if self._replica is None:
-            yield None
-            return
-        self._check_open()
-        with self._replica.write() as txn:
-            yield txn
+        """Release the store; later reads and changes raise StateFileError (no-op without
+        one)."""
+        self._session.close()
 
     # ------------------------------------------------------------ snapshots
     def save(self, path: str | Path) -> None:
@@ -1103,9 +978,10 @@ class ERASEExampleSelector(BaseExampleSelector):
         with self._lock:
             ids, texts, vectors = self._index.rows()
             matrix = self._index.projection_matrix
+            backend = self._session.store
             store = None
-            if self._replica is not None:
-                store = {"set": self._replica.backend.name, "position": self._replica.position}
+            if backend is not None:
+                store = {"set": backend.name, "position": self._session.position}
             header = {
                 "params": self._stored_params(),
                 "count": len(ids),
@@ -1153,13 +1029,13 @@ class ERASEExampleSelector(BaseExampleSelector):
         header = snapshot.header
         origin = header.get("store")
         if origin is not None:
-            if store is None or store._replica is None:
+            if store is None or store.store is None:
                 raise StaleSnapshotError(
                     f"{path} was saved from a store; pass store= (the store opened again) "
                     "so deletions made after the snapshot cannot come back"
                 )
             position = store.sync()
-            if not isinstance(origin, dict) or origin.get("set") != store._replica.backend.name:
+            if not isinstance(origin, dict) or origin.get("set") != store.store.name:
                 raise StaleSnapshotError(f"{path} was saved from another example set")
             if origin.get("position") != position:
                 raise StaleSnapshotError(

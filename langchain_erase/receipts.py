@@ -36,3 +36,8 @@ class DeletionReceipt(BaseModel):
         description="False if the store could not yet erase the deleted bytes from its "
         "write-ahead log (readers held it); the store's next write completes it.",
     )
+    erasure_error: str | None = Field(
+        default=None,
+        description="Why the erasure status could not be read after the deletion was "
+        "committed (e.g. the store became unavailable); the deletion stands either way.",
+    )

@@ -160,7 +160,8 @@ def test_a_commit_between_the_catch_up_reads_is_not_an_inconsistency(tmp_path: P
     writer = ERASEExampleSelector.open(target, fake(), **PARAMS)
     ids = [f"between-{i}" for i in range(12)]
     writer.add_examples([example(i) for i in ids], ids=ids)
-    backend = reader._replica.backend
+    backend = reader.store
+    assert backend is not None
     read_changes = backend._changes_after  # type: ignore[attr-defined]
     receipts = []
 

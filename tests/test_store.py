@@ -109,15 +109,31 @@ def test_many_openers_at_once_in_this_and_other_processes(tmp_path: Path) -> Non
     other.close()
 
 
-def test_a_closed_store_refuses_changes(tmp_path: Path) -> None:
+def test_a_closed_store_refuses_changes_and_reads(tmp_path: Path) -> None:
     sel = opened(tmp_path / "s.db", 5)
+    victim = sel.ids[0]
     sel.close()
-    digest = sel.state_digest()
+    sel.close()  # idempotent
     with pytest.raises(StateFileError, match="closed"):
         sel.add_examples(examples(2, "more"))
     with pytest.raises(StateFileError, match="closed"):
-        sel.delete_example(sel.ids[0])
-    assert sel.state_digest() == digest and len(sel) == 5
+        sel.delete_example(victim)
+    # a closed selector cannot see what other processes delete: it serves nothing stale
+    for read in (
+        sel.state_digest,
+        lambda: sel.ids,
+        lambda: len(sel),
+        lambda: sel.select_examples({"input": "q"}),
+        lambda: sel.get_example(victim),
+        sel.buckets,
+        sel.deletion_log,
+        sel.sync,
+    ):
+        with pytest.raises(StateFileError, match="closed"):
+            read()
+    again = ERASEExampleSelector.open(tmp_path / "s.db", fake())
+    assert len(again) == 5 and again.verify()  # nothing was changed or lost
+    again.close()
 
 
 @pytest.mark.parametrize("selection", ["random", "centroid", "similar"])

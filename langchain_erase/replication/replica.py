@@ -7,13 +7,16 @@ change records) and rows added since, applied with the exact in-place operations
 damaged row, a race between reads) is repaired by refitting from the stored rows; it is
 logged as a warning on the "langchain_erase" logger and counted in `repairs`.
 
-Writes run inside the backend's write transaction: catch up, apply in memory, write rows and
-change records, commit. If anything fails, the transaction rolls back and memory is reloaded
-from the store, so memory always equals the committed store.
+The replica is the one owner of its index: writes run inside the backend's write
+transaction (`write`, which catches up first), where `add` and `delete` apply the change to
+the index (`replication.changes`) and write rows and change records; then the transaction
+commits. If anything fails, the transaction rolls back and memory is reloaded from the
+store, so memory always equals the committed store.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -27,6 +30,7 @@ import numpy.typing as npt
 from langchain_erase.core.index import ERASEIndex
 from langchain_erase.core.qkmeans import ChangeOutcome
 from langchain_erase.errors import ForkedProcessError, StateFileError
+from langchain_erase.replication.changes import Addition, Deletion, apply_add, apply_delete
 from langchain_erase.storage.base import (
     ChangeRecord,
     ExampleRow,
@@ -199,7 +203,7 @@ class Replica:
         """One write transaction: caught up on entry; memory restored if it does not commit.
 
         Returns:
-            A context manager yielding the transaction for `record_add`/`record_delete`.
+            A context manager yielding the transaction for `add` / `delete`.
         """
         self.check_process()
         start: int | None = None
@@ -219,68 +223,72 @@ class Replica:
                 self.load()
             raise
 
-    def record_add(
+    def add(
         self,
         txn: WriteTxn,
         ids: Sequence[str],
         texts: Sequence[str],
         vectors: npt.NDArray[np.float32],
-        outcomes: Sequence[ChangeOutcome],
-        seconds: float,
-        fingerprint: dict[str, Any] | None,
-        first: bool,
-    ) -> None:
-        """Write added rows and their change records (after the in-memory add).
+        fingerprint: Callable[[], dict[str, Any]] | None,
+    ) -> Addition:
+        """Add rows to the index exactly and write them with their change records.
 
         Args:
-            txn: The open transaction.
-            ids: Added ids.
+            txn: The open transaction (the index is caught up: see `write`).
+            ids: New ids.
             texts: Their canonical JSON texts.
-            vectors: Their float32 (n, D) stored vectors.
-            outcomes: The index's outcome per id.
-            seconds: Wall time of the in-memory change.
-            fingerprint: Embedding-model fingerprint, recorded with the first add.
-            first: True if the set was empty (dimension and projection are recorded).
-        """
-        matrix = self.index.projection_matrix
-        if first and matrix is not None:
-            txn.set_static(vectors.shape[1], matrix.astype("<f8").tobytes(), fingerprint)
-        digest = self.index.state_digest()
-        changes = self._records("add", ids, outcomes, [digest] * len(ids), seconds)
-        rows = [
-            ExampleRow(i, t, v.astype("<f4").tobytes())
-            for i, t, v in zip(ids, texts, vectors, strict=True)
-        ]
-        txn.insert(rows, changes)
-        self._keys.update((self.key_of(i), i) for i in ids)
-
-    def record_delete(
-        self,
-        txn: WriteTxn,
-        ids: Sequence[str],
-        outcomes: Sequence[ChangeOutcome],
-        digests: Sequence[str],
-        seconds: float,
-    ) -> list[int]:
-        """Write deletions and their change records (after the in-memory deletions).
-
-        Args:
-            txn: The open transaction.
-            ids: Deleted ids.
-            outcomes: The index's outcome per id.
-            digests: State digest after each deletion.
-            seconds: Wall time of the in-memory change.
+            vectors: Their float32 (n, D) unit rows.
+            fingerprint: Returns the embedding-model fingerprint, recorded with the
+                first add to an empty set (called only then).
 
         Returns:
-            The log position of each deletion.
+            What the add did, with the log position of each id.
         """
-        changes = self._records("delete", ids, outcomes, digests, seconds)
-        txn.delete(ids, changes)
+        first = self.index.dimension is None
+        done = apply_add(self.index, ids, texts, vectors)
+        matrix = self.index.projection_matrix
+        if first and matrix is not None:
+            txn.set_static(
+                vectors.shape[1],
+                matrix.astype("<f8").tobytes(),
+                None if fingerprint is None else fingerprint(),
+            )
+        digest = self.index.state_digest()
+        changes = self._records("add", done.ids, done.outcomes, [digest] * len(ids), done.seconds)
+        rows = [
+            ExampleRow(i, t, v.astype("<f4").tobytes())
+            for i, t, v in zip(done.ids, texts, vectors, strict=True)
+        ]
+        txn.insert(rows, changes)
+        self._keys.update((self.key_of(i), i) for i in done.ids)
+        return dataclasses.replace(done, positions=[c.position for c in changes])
+
+    def delete(self, txn: WriteTxn, ids: Sequence[str]) -> list[Deletion]:
+        """Delete ids from the index exactly and write their change records.
+
+        Args:
+            txn: The open transaction (the index is caught up: see `write`).
+            ids: Present ids, each at most once.
+
+        Returns:
+            One record per id, in order, with its log position.
+        """
+        done = apply_delete(self.index, ids)
+        changes = self._records(
+            "delete",
+            [d.example_id for d in done],
+            [d.outcome for d in done],
+            [d.digest_after for d in done],
+            sum(d.seconds for d in done),
+        )
+        txn.delete([d.example_id for d in done], changes)
         if len(self.index) == 0:
             txn.clear_static()
         for example_id in ids:
             self._keys.pop(self.key_of(example_id), None)
-        return [c.position for c in changes]
+        return [
+            dataclasses.replace(d, position=c.position) for d, c in zip(done, changes, strict=True)
+        ]
 
     def _records(
         self,
