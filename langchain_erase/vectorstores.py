@@ -16,6 +16,7 @@ embeddings (higher is more similar); relevance scores are the same values.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -31,9 +32,15 @@ from langchain_erase.core.cells import VectorBlock, top_of
 from langchain_erase.core.index import DEFAULT_FETCH_K, DEFAULT_LAMBDA_MULT
 from langchain_erase.core.neighbors import ScoredId, mmr_order
 from langchain_erase.core.projection import normalize_rows
-from langchain_erase.errors import EmbeddingError, InvalidExampleError, InvalidParameterError
+from langchain_erase.errors import (
+    EmbeddingError,
+    ERASEError,
+    InvalidExampleError,
+    InvalidParameterError,
+)
 from langchain_erase.inputs import check_unicode
-from langchain_erase.receipts import DeletionReceipt
+from langchain_erase.receipts import DeletionReceipt, receipts_for
+from langchain_erase.replication.changes import Deletion
 from langchain_erase.replication.session import Consistency, MemorySession, Session
 from langchain_erase.vectorstore.documents import MetadataFilter, document_of, document_text
 from langchain_erase.vectorstore.params import VectorStoreParams
@@ -42,6 +49,7 @@ from langchain_erase.vectorstore.stores import open_session
 
 __all__ = ["ERASEVectorStore"]
 
+logger = logging.getLogger("langchain_erase")
 Filter = dict[str, Any] | Callable[[Document], bool] | None
 ReceiptListener = Callable[[DeletionReceipt], object]
 
@@ -237,7 +245,9 @@ class ERASEVectorStore(VectorStore):
         indexing API's cleanup and replacing writes make.
 
         Args:
-            listener: Called with each `DeletionReceipt`, under the store's lock.
+            listener: Called with each `DeletionReceipt`, under the store's lock; an
+                exception it raises is logged on the "langchain_erase" logger (the
+                deletion has happened and stands).
         """
         with self._session.lock:
             self._listeners.append(listener)
@@ -375,6 +385,19 @@ class ERASEVectorStore(VectorStore):
         return self.embedding
 
     # ------------------------------------------------------------ the state
+    def rows(self) -> tuple[list[Document], npt.NDArray[np.float32]]:
+        """Every stored document and its stored vector: what a fresh build of this store
+        takes (`add_embeddings` with the documents' texts, metadata and ids), so a check
+        that the store equals a fresh build does not depend on re-embedding bit for bit.
+
+        Returns:
+            (documents sorted by id, float32 (n, D) unit vectors in the same order).
+        """
+        with self._session.lock:
+            self._session.read()
+            ids, texts, vectors = self._session.index.rows()
+            return [document_of(i, t) for i, t in zip(ids, texts, strict=True)], vectors
+
     def __len__(self) -> int:
         with self._session.lock:
             self._session.read()
@@ -461,28 +484,18 @@ class ERASEVectorStore(VectorStore):
 
         return model_fingerprint(self.embedding)
 
-    def _receipts(self, deletions: Sequence[Any]) -> list[DeletionReceipt]:
+    def _receipts(self, deletions: Sequence[Deletion]) -> list[DeletionReceipt]:
+        """Receipts of committed deletions, handed to the listeners (never raises for a
+        deletion that has happened: the erasure status reports, it does not raise)."""
         if not deletions:
             return []
-        status = self._session.erasure()
-        receipts = [
-            DeletionReceipt(
-                example_id=d.example_id,
-                refit=d.outcome.refit,
-                reason=d.outcome.reason.value,
-                iteration=d.outcome.iteration,
-                seconds=d.seconds,
-                digest_before=d.digest_before,
-                digest_after=d.digest_after,
-                position=d.position,
-                erasure_complete=status.complete,
-                erasure_error=status.error,
-            )
-            for d in deletions
-        ]
+        receipts = receipts_for(deletions, self._session.erasure())
         for receipt in receipts:
             for listener in self._listeners:
-                listener(receipt)
+                try:
+                    listener(receipt)
+                except Exception:  # the deletion stands; a failing listener is logged
+                    logger.exception("ERASEVectorStore: a deletion listener failed")
         return receipts
 
     def _embed(
@@ -490,6 +503,8 @@ class ERASEVectorStore(VectorStore):
     ) -> npt.NDArray[np.float32]:
         try:
             raw = embed(texts)
+        except ERASEError:  # the model's own typed refusal (InputTooLongError) stays as is
+            raise
         except Exception as err:
             raise EmbeddingError(f"the embedding model failed: {err}") from err
         return _unit_rows(raw, len(texts))

@@ -1,0 +1,43 @@
+"""The RAG example (examples/rag/rag.py) end to end on the project's docs, with a
+deterministic embedder and a scripted LLM (the real-model run is integration_tests/
+test_rag_vectorstore.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from langchain_core.embeddings import DeterministicFakeEmbedding
+from langchain_core.language_models import FakeListLLM
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rag_example() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("rag_example", ROOT / "examples/rag/rag.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rag_example_forgets_a_source() -> None:
+    rag = rag_example()
+    files = [ROOT / "docs/deploy.md", ROOT / "README.md"]
+    chunks = rag.split_markdown(files[0])
+    assert chunks and all(len(c.page_content) <= 2 * rag.MAX_CHARS for c in chunks)
+    report = rag.run(
+        files,
+        files[0],
+        "How do I deploy the service?",
+        DeterministicFakeEmbedding(size=32),
+        FakeListLLM(responses=["Run the service with uvicorn."]),
+    )
+    assert report.answer == "Run the service with uvicorn."
+    assert len(report.sources_before) == 3
+    assert report.removed_chunks == len(chunks) == len(report.receipts)
+    assert report.forgotten_hits == 0
+    assert report.equals_fresh_build and report.receipt_digest_is_current
