@@ -5,10 +5,12 @@ test_rag_vectorstore.py)."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.language_models import FakeListLLM
 
@@ -41,3 +43,15 @@ def test_rag_example_forgets_a_source() -> None:
     assert report.removed_chunks == len(chunks) == len(report.receipts)
     assert report.forgotten_hits == 0
     assert report.equals_fresh_build and report.receipt_digest_is_current
+
+
+def test_rag_doc_blocks_run_in_order(capsys: pytest.CaptureFixture[str]) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs/rag.md").read_text(), re.DOTALL)
+    assert len(blocks) >= 6
+    namespace: dict[str, object] = {"__name__": "docs_example"}
+    for block in blocks:
+        exec(compile(block, "docs/rag.md", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "equals a fresh build: True" in out
+    assert "refused:" in out and "receipts: 1 True" in out
+    assert "reader sees: ['a'] position 3" in out
