@@ -109,6 +109,31 @@ def timed_searches(
     return found, times
 
 
+def measured(
+    search: Callable[[np.ndarray], list[int]],
+    queries: np.ndarray,
+    data: np.ndarray,
+    added: float,
+) -> dict[str, Any]:
+    """Add throughput (rows per second of `added` seconds), search p50/p99 and recall@10."""
+    found, times = timed_searches(search, queries)
+    return {
+        "add_per_s": round(len(data) / added),
+        "search": stats(times),
+        "recall@10": recall(found, exact_top(data, queries)),
+    }
+
+
+def timed_each(delete: Callable[[int], object], victims: np.ndarray) -> dict[str, float]:
+    """p50/p99/mean of deleting each victim on its own."""
+    seconds = []
+    for v in victims.tolist():
+        start = time.perf_counter()
+        delete(v)
+        seconds.append(time.perf_counter() - start)
+    return stats(seconds)
+
+
 # ---------------------------------------------------------------------------- systems
 def run_erase(
     data: np.ndarray, queries: np.ndarray, victims: np.ndarray, args: argparse.Namespace
@@ -129,21 +154,12 @@ def run_erase(
     def search(q: np.ndarray) -> list[int]:
         return [int(d.id[1:]) for d in store.similarity_search_by_vector(q.tolist(), k=K)]  # type: ignore[index]
 
-    found, times = timed_searches(search, queries)
-    truth = exact_top(data, queries)
-    row = {
-        "add_per_s": round(len(data) / add_s),
-        "search": stats(times),
-        "recall@10": recall(found, truth),
-    }
-    deletions = []
-    refits = 0
-    for v in victims.tolist():
-        start = time.perf_counter()
-        receipt = store.delete_with_receipts([ids[v]])[0]
-        deletions.append(time.perf_counter() - start)
-        refits += receipt.refit
-    row["delete"] = stats(deletions)
+    row = measured(search, queries, data, add_s)
+    receipts: list[Any] = []
+    row["delete"] = timed_each(
+        lambda v: receipts.extend(store.delete_with_receipts([ids[v]])), victims
+    )
+    refits = sum(r.refit for r in receipts)
     row["delete_refits"] = refits
     alive = np.ones(len(data), dtype=bool)
     alive[victims] = False
@@ -184,18 +200,9 @@ def run_ivf(
     start = time.perf_counter()
     index = build(data, labels)
     add_s = time.perf_counter() - start
-    found, times = timed_searches(lambda q: index.search(q[None, :], K)[1][0].tolist(), queries)
-    row: dict[str, Any] = {
-        "add_per_s (incl. training)": round(len(data) / add_s),
-        "search": stats(times),
-    }
-    row["recall@10"] = recall(found, exact_top(data, queries))
-    deletions = []
-    for v in victims.tolist():
-        start = time.perf_counter()
-        index.remove_ids(np.array([v], dtype=np.int64))
-        deletions.append(time.perf_counter() - start)
-    row["delete"] = stats(deletions)
+    row = measured(lambda q: index.search(q[None, :], K)[1][0].tolist(), queries, data, add_s)
+    row["add_includes"] = "k-means training"
+    row["delete"] = timed_each(lambda v: index.remove_ids(np.array([v], dtype=np.int64)), victims)
     alive = np.ones(len(data), dtype=bool)
     alive[victims] = False
     keep = np.flatnonzero(alive)
@@ -226,9 +233,7 @@ def run_hnsw(
     index.add(data)
     add_s = time.perf_counter() - start
     index.hnsw.efSearch = args.ef_search
-    found, times = timed_searches(lambda q: index.search(q[None, :], K)[1][0].tolist(), queries)
-    row: dict[str, Any] = {"add_per_s": round(len(data) / add_s), "search": stats(times)}
-    row["recall@10"] = recall(found, exact_top(data, queries))
+    row = measured(lambda q: index.search(q[None, :], K)[1][0].tolist(), queries, data, add_s)
     try:
         index.remove_ids(np.array(victims[:1], dtype=np.int64))
         row["delete"] = "supported"
@@ -269,19 +274,9 @@ def run_inmemory(
     def search(q: np.ndarray) -> list[int]:
         return [int(d.id) for d in store.similarity_search_by_vector(q.tolist(), k=K)]  # type: ignore[arg-type]
 
-    found, times = timed_searches(search, few)
-    row: dict[str, Any] = {
-        "add_per_s": round(n / add_s),
-        "search": stats(times),
-        "queries": len(few),
-    }
-    row["recall@10"] = recall(found, exact_top(data, few))
-    deletions = []
-    for v in victims.tolist():
-        start = time.perf_counter()
-        store.delete([str(v)])
-        deletions.append(time.perf_counter() - start)
-    row["delete"] = stats(deletions)
+    row = measured(search, few, data, add_s)
+    row["queries"] = len(few)
+    row["delete"] = timed_each(lambda v: store.delete([str(v)]), victims)
     after, _ = timed_searches(search, few[: args.check_queries])
     alive = np.ones(n, dtype=bool)
     alive[victims] = False
@@ -329,18 +324,11 @@ def run_pgvector(
                 ).fetchall()
                 return [int(r[0]) for r in rows]
 
-            found, times = timed_searches(search, queries)
-            row: dict[str, Any] = {
-                "add_per_s (COPY + index build)": round(len(data) / add_s),
-                "search": stats(times),
-            }
-            row["recall@10"] = recall(found, exact_top(data, queries))
-            deletions = []
-            for v in victims.tolist():
-                start = time.perf_counter()
-                conn.execute("DELETE FROM docs WHERE id = %s", (v,))
-                deletions.append(time.perf_counter() - start)
-            row["delete"] = stats(deletions)
+            row = measured(search, queries, data, add_s)
+            row["add_includes"] = "COPY and the HNSW index build"
+            row["delete"] = timed_each(
+                lambda v: conn.execute("DELETE FROM docs WHERE id = %s", (v,)), victims
+            )
             check = queries[: args.check_queries]
             after = [search(q) for q in check]
             conn.execute("REINDEX INDEX docs_hnsw")
