@@ -3,8 +3,7 @@ project's docs, Gemma answers, one source is forgotten through the indexing API.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import runpy
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_rag_example_on_local_models() -> None:
-    spec = importlib.util.spec_from_file_location("rag_example", ROOT / "examples/rag/rag.py")
-    assert spec is not None and spec.loader is not None
-    rag = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = rag  # dataclasses look their module up
-    spec.loader.exec_module(rag)
+    rag = runpy.run_path(str(ROOT / "examples/rag/rag.py"), run_name="rag_example")
     files = [ROOT / "docs/deploy.md", ROOT / "README.md"]
-    report = rag.run(
+    report = rag["run"](
         files,
         files[0],
         "How do I deploy the service?",
@@ -31,6 +26,6 @@ def test_rag_example_on_local_models() -> None:
     )
     assert report.answer  # the model said something from the retrieved context
     assert str(files[0]) in report.sources_before  # semantic retrieval found the deploy guide
-    assert report.removed_chunks == len(rag.split_markdown(files[0])) == len(report.receipts)
+    assert report.removed_chunks == len(rag["split_markdown"](files[0])) == len(report.receipts)
     assert report.forgotten_hits == 0
     assert report.equals_fresh_build and report.receipt_digest_is_current

@@ -58,7 +58,7 @@ from langchain_erase.inputs import (
     validate_example,
     validate_query,
 )
-from langchain_erase.receipts import DeletionReceipt
+from langchain_erase.receipts import DeletionReceipt, receipts_for
 from langchain_erase.replication import (
     FOLLOW_INTERVAL_S,
     Consistency,
@@ -674,22 +674,7 @@ class ERASEExampleSelector(BaseExampleSelector):
             with self._session.write() as writer:
                 done = writer.delete(ids)
             # committed: the deletions have happened; nothing below may raise for them
-            erasure = self._session.erasure()
-            receipts = [
-                DeletionReceipt(
-                    example_id=d.example_id,
-                    refit=d.outcome.refit,
-                    reason=d.outcome.reason.value,
-                    iteration=d.outcome.iteration,
-                    seconds=d.seconds,
-                    digest_before=d.digest_before,
-                    digest_after=d.digest_after,
-                    position=d.position,
-                    erasure_complete=erasure.complete,
-                    erasure_error=erasure.error,
-                )
-                for d in done
-            ]
+            receipts = receipts_for(done, self._session.erasure())
             for receipt in receipts:
                 self._log_delete(receipt)
             self._notify([(d.example_id, parse_example(d.text)) for d in done])

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -63,8 +62,7 @@ def format_docs(docs: list[Document]) -> str:
     return "\n\n".join(f"[{d.metadata['source']}] {d.page_content}" for d in docs)
 
 
-@dataclass
-class Report:
+class Report(NamedTuple):
     """What one run showed."""
 
     answer: str
@@ -73,7 +71,7 @@ class Report:
     forgotten_hits: int
     equals_fresh_build: bool
     receipt_digest_is_current: bool
-    receipts: list[DeletionReceipt] = field(default_factory=list)
+    receipts: list[DeletionReceipt]
 
 
 def _index(docs: list[Document], manager: InMemoryRecordManager, store: Any) -> dict[str, Any]:
