@@ -345,6 +345,28 @@ def run_pgvector(
         server.stop()
 
 
+def table(reports: list[dict[str, Any]]) -> str:
+    """Markdown rows: one per (n, system) of the saved reports."""
+    lines = [
+        "| n | system | add/s | search p50 ms | p99 ms | recall@10 | delete p50 ms | p99 ms |"
+        " equals fresh build after deletions |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for report in reports:
+        for name, row in report["systems"].items():
+            delete = row["delete"]
+            dp50, dp99 = (
+                (delete["p50_ms"], delete["p99_ms"]) if isinstance(delete, dict) else ("n/a", "")
+            )
+            adds = next(v for k, v in row.items() if k.startswith("add_per_s"))
+            lines.append(
+                f"| {report['n']:,} | {name} | {adds:,} | {row['search']['p50_ms']} |"
+                f" {row['search']['p99_ms']} | {row['recall@10']} | {dp50} | {dp99} |"
+                f" {row['equals_fresh_build']} |"
+            )
+    return "\n".join(lines)
+
+
 SYSTEMS = {
     "erase": run_erase,
     "ivf": run_ivf,
@@ -380,7 +402,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--table", type=Path, help="print the table of a saved --out file")
     args = parser.parse_args()
+    if args.table:
+        print(table(json.loads(args.table.read_text())))
+        return
     data, queries = dataset(args)
     victims = np.random.default_rng(args.seed + 1).choice(args.n, args.deletions, replace=False)
     report: dict[str, Any] = {
