@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -28,23 +27,25 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
-from langchain_erase.core.cells import VectorBlock, top_of
 from langchain_erase.core.index import DEFAULT_FETCH_K, DEFAULT_LAMBDA_MULT
-from langchain_erase.core.neighbors import ScoredId, mmr_order
-from langchain_erase.core.projection import normalize_rows
 from langchain_erase.errors import (
     EmbeddingError,
     ERASEError,
-    InvalidExampleError,
     InvalidParameterError,
 )
-from langchain_erase.inputs import check_unicode
 from langchain_erase.receipts import DeletionReceipt, receipts_for
 from langchain_erase.replication.changes import Deletion
 from langchain_erase.replication.session import Consistency, MemorySession, Session
-from langchain_erase.vectorstore.documents import MetadataFilter, document_of, document_text
+from langchain_erase.vectorstore.documents import MetadataFilter, document_of, document_rows
 from langchain_erase.vectorstore.params import VectorStoreParams
 from langchain_erase.vectorstore.retriever import ERASEVectorStoreRetriever, check_query
+from langchain_erase.vectorstore.search import (
+    check_count,
+    check_lambda,
+    nearest,
+    no_kwargs,
+    unit_rows,
+)
 from langchain_erase.vectorstore.stores import open_session
 
 __all__ = ["ERASEVectorStore"]
@@ -167,10 +168,10 @@ class ERASEVectorStore(VectorStore):
         Returns:
             The ids, in order.
         """
-        _no_kwargs(kwargs)
-        batch = _check_count(batch_size, "batch_size")
+        no_kwargs(kwargs)
+        batch = check_count(batch_size, "batch_size")
         texts = list(texts)
-        rows = self._rows(texts, metadatas, ids)
+        rows = document_rows(texts, metadatas, ids)
         embed = self.embedding.embed_documents
         vectors = (
             np.concatenate(
@@ -200,8 +201,8 @@ class ERASEVectorStore(VectorStore):
             The ids, in order.
         """
         texts = list(texts)
-        rows = self._rows(texts, metadatas, ids)
-        return self._write(*rows, _unit_rows(embeddings, len(texts)) if texts else None)
+        rows = document_rows(texts, metadatas, ids)
+        return self._write(*rows, unit_rows(embeddings, len(texts)) if texts else None)
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool:
         """Exactly unlearn documents by id; absent ids are skipped (not an error).
@@ -228,7 +229,7 @@ class ERASEVectorStore(VectorStore):
         Returns:
             Receipts (digest before and after, refit, log position in a store), in order.
         """
-        _no_kwargs(kwargs)
+        no_kwargs(kwargs)
         if ids is None or isinstance(ids, str) or not isinstance(ids, Iterable):
             raise InvalidParameterError("delete takes a list of ids")
         wanted = list(dict.fromkeys(ids))
@@ -288,7 +289,7 @@ class ERASEVectorStore(VectorStore):
 
         Returns:
             (document, cosine similarity) pairs, most similar first."""
-        _no_kwargs(kwargs)
+        no_kwargs(kwargs)
         return self._knn(self._embed_query(query), k, filter)
 
     def similarity_search_by_vector(
@@ -302,8 +303,8 @@ class ERASEVectorStore(VectorStore):
 
         Returns:
             The k most similar documents."""
-        _no_kwargs(kwargs)
-        return [doc for doc, _ in self._knn(_unit_rows([embedding], 1)[0], k, filter)]
+        no_kwargs(kwargs)
+        return [doc for doc, _ in self._knn(unit_rows([embedding], 1)[0], k, filter)]
 
     def max_marginal_relevance_search(
         self,
@@ -324,7 +325,7 @@ class ERASEVectorStore(VectorStore):
 
         Returns:
             The MMR picks, in pick order (decided exactly, ties by smaller id)."""
-        _no_kwargs(kwargs)
+        no_kwargs(kwargs)
         vector = self._embed_query(query)
         return self.max_marginal_relevance_search_by_vector(
             list(map(float, vector)), k, fetch_k, lambda_mult, filter
@@ -349,16 +350,11 @@ class ERASEVectorStore(VectorStore):
 
         Returns:
             The MMR picks, in pick order."""
-        _no_kwargs(kwargs)
-        _check_count(fetch_k, "fetch_k")
-        if isinstance(lambda_mult, bool) or not isinstance(lambda_mult, int | float):
-            raise InvalidParameterError("lambda_mult must be a number in [0, 1]")
-        if not 0.0 <= lambda_mult <= 1.0:
-            raise InvalidParameterError("lambda_mult must be a number in [0, 1]")
-        vector = _unit_rows([embedding], 1)[0]
-        hits = self._search(
-            vector, max(_check_count(k, "k"), fetch_k), filter, mmr=(k, float(lambda_mult))
-        )
+        no_kwargs(kwargs)
+        picks = check_count(k, "k")
+        fetch = max(picks, check_count(fetch_k, "fetch_k"))
+        mmr = (picks, check_lambda(lambda_mult))
+        hits = self._search(unit_rows([embedding], 1)[0], fetch, filter, mmr)
         return [doc for doc, _ in hits]
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
@@ -438,33 +434,6 @@ class ERASEVectorStore(VectorStore):
             )
 
     # ------------------------------------------------------------- internals
-    def _rows(
-        self,
-        texts: list[str],
-        metadatas: Sequence[dict[str, Any]] | None,
-        ids: Sequence[str] | None,
-    ) -> tuple[list[str], list[str]]:
-        """(ids, stored texts), checked; InvalidExampleError before anything is embedded."""
-        if metadatas is not None and len(metadatas) != len(texts):
-            raise InvalidExampleError("metadatas must hold one dict per text")
-        if ids is None:
-            new_ids = [uuid.uuid4().hex for _ in texts]
-        else:
-            new_ids = [uuid.uuid4().hex if i is None else i for i in ids]
-            if len(new_ids) != len(texts):
-                raise InvalidExampleError("ids must hold one id per text")
-        for doc_id in new_ids:
-            if not isinstance(doc_id, str) or not doc_id:
-                raise InvalidExampleError("ids must be non-empty strings")
-            check_unicode(doc_id, "an id")
-        if len(set(new_ids)) != len(new_ids):
-            raise InvalidExampleError("an id is given twice in one call")
-        rows = [
-            document_text(text, None if metadatas is None else metadatas[n])
-            for n, text in enumerate(texts)
-        ]
-        return new_ids, rows
-
     def _write(
         self, ids: list[str], texts: list[str], vectors: npt.NDArray[np.float32] | None
     ) -> list[str]:
@@ -507,7 +476,7 @@ class ERASEVectorStore(VectorStore):
             raise
         except Exception as err:
             raise EmbeddingError(f"the embedding model failed: {err}") from err
-        return _unit_rows(raw, len(texts))
+        return unit_rows(raw, len(texts))
 
     def _embed_query(self, query: object) -> npt.NDArray[np.float32]:
         text = check_query(query)
@@ -519,7 +488,7 @@ class ERASEVectorStore(VectorStore):
     def _knn(
         self, vector: npt.NDArray[np.float32], k: int, filter: Filter
     ) -> list[tuple[Document, float]]:
-        return self._search(vector, _check_count(k, "k"), filter)
+        return self._search(vector, check_count(k, "k"), filter)
 
     def _search(
         self,
@@ -528,59 +497,14 @@ class ERASEVectorStore(VectorStore):
         filter: Filter,
         mmr: tuple[int, float] | None = None,
     ) -> list[tuple[Document, float]]:
-        """The `fetch` nearest documents (exact among the filter's matches), then MMR's
-        picks among them if asked; under the lock, after catching up."""
+        """`search.nearest` under the lock, after catching up, as documents."""
         matcher = None if filter is None else MetadataFilter(filter)
         with self._session.lock:
             self._session.read()
             index = self._session.index
-            if index.dimension is not None and vector.shape[0] != index.dimension:
-                raise EmbeddingError(
-                    f"query dimension {vector.shape[0]} differs from the store's {index.dimension}"
-                )
-            hits: list[ScoredId]
-            vector_of: Callable[[str], npt.NDArray[np.float32]] = index.vector
-            if matcher is None:
-                neighbors = index.neighbors
-                hits = [] if neighbors is None else neighbors.knn(vector, fetch)
-            else:
-                ids = matcher.matching((i, index.text(i)) for i in index.ids())
-                if not ids:
-                    return []
-                block = VectorBlock.of(ids, np.stack([index.vector(i) for i in ids]))
-                hits = top_of([block], vector, vector.astype(np.float64), fetch)
-                vector_of = block.vector
-            if mmr is not None:
-                hits = mmr_order(hits, vector_of, mmr[0], mmr[1])
+            hits = nearest(index, vector, fetch, matcher, mmr)
             return [(document_of(i, index.text(i)), score) for i, score in hits]
 
 
 def _relevance(score: float) -> float:
     return min(1.0, max(0.0, score))
-
-
-def _no_kwargs(kwargs: dict[str, Any]) -> None:
-    if kwargs:
-        raise InvalidParameterError(
-            f"unexpected keyword arguments {sorted(kwargs)} (ERASEVectorStore reads none)"
-        )
-
-
-def _check_count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidParameterError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _unit_rows(raw: npt.ArrayLike, count: int) -> npt.NDArray[np.float32]:
-    """L2-normalized float32 rows, or EmbeddingError unless `count` finite non-zero rows."""
-    try:
-        if np.iscomplexobj(raw):
-            raise ValueError("embeddings must be real numbers")
-        with np.errstate(over="raise"):
-            matrix = np.asarray(raw, dtype=np.float32)
-        if matrix.ndim != 2 or matrix.shape[0] != count:
-            raise ValueError(f"expected {count} embeddings, got shape {matrix.shape}")
-        return normalize_rows(matrix)
-    except (ValueError, TypeError, FloatingPointError) as err:
-        raise EmbeddingError(f"invalid embeddings: {err}") from err

@@ -23,7 +23,8 @@ before parsing it, so non-matching documents cost a substring search.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.documents import Document
@@ -32,7 +33,13 @@ from langchain_erase.core.canonical import canonical_json
 from langchain_erase.errors import InvalidExampleError, InvalidParameterError
 from langchain_erase.inputs import check_unicode, validate_example
 
-__all__ = ["MetadataFilter", "document_of", "document_text", "parse_document"]
+__all__ = [
+    "MetadataFilter",
+    "document_of",
+    "document_rows",
+    "document_text",
+    "parse_document",
+]
 
 
 def document_text(page_content: object, metadata: object) -> str:
@@ -59,6 +66,44 @@ def document_text(page_content: object, metadata: object) -> str:
         raise InvalidExampleError(f"metadata must be a dict, got {type(metadata).__name__}")
     clean = validate_example({"metadata": dict(metadata), "page_content": page_content}, ())
     return canonical_json(clean)
+
+
+def document_rows(
+    texts: Sequence[str],
+    metadatas: Sequence[Mapping[str, Any]] | None,
+    ids: Sequence[str | None] | None,
+) -> tuple[list[str], list[str]]:
+    """Ids and stored texts of new documents, checked before anything is embedded.
+
+    Args:
+        texts: Page contents.
+        metadatas: One metadata dict per text, or None.
+        ids: One id per text (None entries, or None: a random UUID each), or None.
+
+    Returns:
+        (ids, stored texts).
+
+    Raises:
+        InvalidExampleError: Lengths disagree, an id is not a non-empty string of valid
+            Unicode or is given twice, or a text or metadata value is refused.
+    """
+    if metadatas is not None and len(metadatas) != len(texts):
+        raise InvalidExampleError("metadatas must hold one dict per text")
+    if ids is not None and len(ids) != len(texts):
+        raise InvalidExampleError("ids must hold one id per text")
+    given = list(ids) if ids is not None else [None] * len(texts)
+    new_ids: list[Any] = [uuid.uuid4().hex if i is None else i for i in given]
+    for doc_id in new_ids:
+        if not isinstance(doc_id, str) or not doc_id:
+            raise InvalidExampleError("ids must be non-empty strings")
+        check_unicode(doc_id, "an id")
+    if len(set(new_ids)) != len(new_ids):
+        raise InvalidExampleError("an id is given twice in one call")
+    rows = [
+        document_text(text, None if metadatas is None else metadatas[n])
+        for n, text in enumerate(texts)
+    ]
+    return new_ids, rows
 
 
 def parse_document(text: str) -> tuple[str, dict[str, Any]]:
