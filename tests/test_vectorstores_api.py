@@ -3,6 +3,7 @@ refusals, the cell index against exact search, and stores shared between openers
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -263,3 +264,21 @@ def test_store_is_shared_and_refuses_mismatches(tmp_path: Path) -> None:
     with pytest.raises(StateFileError):
         reader.similarity_search("alpha")
     writer.close()
+
+
+def test_eventual_consistency_follows_the_log(tmp_path: Path) -> None:
+    path = tmp_path / "docs.db"
+    writer = ERASEVectorStore.open(path, fake())
+    follower = ERASEVectorStore.open(path, fake(), consistency="eventual")
+    try:
+        writer.add_texts(["alpha", "beta"], ids=["a", "b"])
+        writer.delete(["a"])
+        deadline = time.monotonic() + 30
+        while follower.session.position != 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert follower.session.position == 3
+        assert [d.id for d in follower.similarity_search("alpha", k=2)] == ["b"]
+        assert follower.state_digest() == writer.state_digest()
+    finally:
+        follower.close()
+        writer.close()
