@@ -11,7 +11,7 @@ Writes go through a write session (`langchain_erase.replication.session`): in me
 change log, consistency modes, erasure and receipts of the example selector. Adding a
 document under a present id replaces it: the old version is deleted (with a receipt) and the
 new one inserted in one transaction. Scores are cosine similarities of the L2-normalized
-embeddings (higher is more similar); relevance scores are the same values.
+embeddings (higher is more similar); relevance scores are the same, clipped to [0, 1].
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,7 @@ from langchain_erase.vectorstore.search import (
     no_kwargs,
     unit_rows,
 )
-from langchain_erase.vectorstore.stores import open_session
+from langchain_erase.vectorstore.stores import model_fingerprint, open_session
 
 __all__ = ["ERASEVectorStore"]
 
@@ -444,14 +445,9 @@ class ERASEVectorStore(VectorStore):
             with self._session.write() as writer:
                 present = [i for i in ids if i in writer.index]
                 deletions = writer.delete(present) if present else []
-                writer.add(ids, texts, vectors, self._fingerprint)
+                writer.add(ids, texts, vectors, partial(model_fingerprint, self.embedding))
             self._receipts(deletions)
         return ids
-
-    def _fingerprint(self) -> dict[str, Any]:
-        from langchain_erase.vectorstore.stores import model_fingerprint
-
-        return model_fingerprint(self.embedding)
 
     def _receipts(self, deletions: Sequence[Deletion]) -> list[DeletionReceipt]:
         """Receipts of committed deletions, handed to the listeners (never raises for a
