@@ -186,7 +186,7 @@ def run_ivf(
     import faiss
 
     faiss.omp_set_num_threads(1)
-    nlist = args.cells
+    nlist = args.ivf_nlist
 
     def build(rows: np.ndarray, labels: np.ndarray) -> Any:
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(DIM), DIM, nlist, faiss.METRIC_INNER_PRODUCT)
@@ -395,8 +395,9 @@ def main() -> None:
     )
     parser.add_argument("--real", type=Path, help=".npz with a float32 `vectors` array")
     parser.add_argument("--noise", type=float, default=0.3, help="noise of tiled real vectors")
-    parser.add_argument("--cells", type=int, default=1024, help="ours: cells; FAISS IVF: nlist")
-    parser.add_argument("--nprobe", type=int, default=64, help="ours: cells read per query")
+    parser.add_argument("--cells", type=int, default=4096, help="ours: keyed-sample cells")
+    parser.add_argument("--nprobe", type=int, default=32, help="ours: cells read per query")
+    parser.add_argument("--ivf-nlist", type=int, default=1024)
     parser.add_argument("--ivf-nprobe", type=int, default=32)
     parser.add_argument("--ef-search", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)

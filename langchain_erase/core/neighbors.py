@@ -189,8 +189,8 @@ class CellSearch:
             query time, 2 D more bytes per member).
     """
 
-    cells: int = 1024
-    nprobe: int = 64
+    cells: int = 4096
+    nprobe: int = 32
     exact_below: int = 16384
     screen: bool = True
 

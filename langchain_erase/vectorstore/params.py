@@ -41,8 +41,8 @@ class VectorStoreParams(BaseModel):
 
     seed: int = Field(default=0, description="Seed of every keyed choice (cell centers, ...).")
     exact_below: int = Field(default=16384, ge=2, description="Exact scan below this size.")
-    cells: int = Field(default=1024, ge=1, description="Keyed-sample cells from exact_below on.")
-    nprobe: int = Field(default=64, ge=1, description="Cells read per query (recall knob).")
+    cells: int = Field(default=4096, ge=1, description="Keyed-sample cells from exact_below on.")
+    nprobe: int = Field(default=32, ge=1, description="Cells read per query (recall knob).")
     screen: bool = Field(default=True, description="Read cells through the float16 screen.")
     clusters: int = Field(default=4, ge=1, le=MAX_K, description="Quantized k-means clusters.")
     epsilon: float = Field(default=0.25, gt=0.0, description="Quantized k-means lattice width.")
