@@ -345,6 +345,38 @@ def run_pgvector(
         server.stop()
 
 
+def nprobe_sweep(data: np.ndarray, queries: np.ndarray, args: argparse.Namespace) -> list[Any]:
+    """The recall knob: one keyed-sample cell index (`core.cells.CellIndex`, the structure
+    behind the store's search, float16 screen on) queried at each of `--sweep-nprobe`."""
+    from langchain_erase.core.cells import CellIndex
+    from langchain_erase.core.hashing import id_hash64, keyed_hash64
+
+    ids = [f"d{i:08d}" for i in range(len(data))]
+    index = CellIndex(
+        DIM,
+        cells=args.cells,
+        nprobe=1,
+        exact_below=args.cells + 1,
+        salt=keyed_hash64(0, "vector-cells"),
+    )
+    index.build(ids, id_hash64(0, ids), data)
+    truth = exact_top(data, queries)
+    rows = []
+    for nprobe in args.sweep_nprobe:
+        index.nprobe = nprobe
+
+        def search(q: np.ndarray) -> list[int]:
+            q64 = q.astype(np.float64)
+            return [int(i[1:]) for i, _ in index.top(q, q64, K)]
+
+        found, times = timed_searches(search, queries)
+        row = {"cells": args.cells, "nprobe": nprobe, "search": stats(times)}
+        row.update({"recall@10": recall(found, truth), "load": load_average()})
+        print("sweep", json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
 def table(reports: list[dict[str, Any]]) -> str:
     """Markdown rows: one per (n, system) of the saved reports."""
     lines = [
@@ -353,7 +385,7 @@ def table(reports: list[dict[str, Any]]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for report in reports:
-        for name, row in report["systems"].items():
+        for name, row in report.get("systems", {}).items():
             delete = row["delete"]
             dp50, dp99 = (
                 (delete["p50_ms"], delete["p99_ms"]) if isinstance(delete, dict) else ("n/a", "")
@@ -404,12 +436,19 @@ def main() -> None:
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
     parser.add_argument("--out", type=Path)
     parser.add_argument("--table", type=Path, help="print the table of a saved --out file")
+    parser.add_argument("--sweep-nprobe", type=int, nargs="+", help="only sweep the recall knob")
     args = parser.parse_args()
     if args.table:
         print(table(json.loads(args.table.read_text())))
         return
     data, queries = dataset(args)
     victims = np.random.default_rng(args.seed + 1).choice(args.n, args.deletions, replace=False)
+    if args.sweep_nprobe:
+        sweep = {"n": args.n, "sweep": nprobe_sweep(data, queries, args)}
+        if args.out:
+            previous = json.loads(args.out.read_text()) if args.out.exists() else []
+            args.out.write_text(json.dumps([*previous, sweep], indent=1) + "\n")
+        return
     report: dict[str, Any] = {
         "n": args.n,
         "dim": DIM,
