@@ -380,9 +380,9 @@ def nprobe_sweep(data: np.ndarray, queries: np.ndarray, args: argparse.Namespace
 def table(reports: list[dict[str, Any]]) -> str:
     """Markdown rows: one per (n, system) of the saved reports."""
     lines = [
-        "| n | system | add/s | search p50 ms | p99 ms | recall@10 | delete p50 ms | p99 ms |"
-        " equals fresh build after deletions |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| n | system | settings | add/s | search p50 ms | p99 ms | recall@10 | delete p50 ms |"
+        " p99 ms | equals fresh build after deletions | load |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for report in reports:
         for name, row in report.get("systems", {}).items():
@@ -391,10 +391,11 @@ def table(reports: list[dict[str, Any]]) -> str:
                 (delete["p50_ms"], delete["p99_ms"]) if isinstance(delete, dict) else ("n/a", "")
             )
             adds = next(v for k, v in row.items() if k.startswith("add_per_s"))
+            settings = " ".join(f"{k}={v}" for k, v in row.get("params", {}).items())
             lines.append(
-                f"| {report['n']:,} | {name} | {adds:,} | {row['search']['p50_ms']} |"
+                f"| {report['n']:,} | {name} | {settings} | {adds:,} | {row['search']['p50_ms']} |"
                 f" {row['search']['p99_ms']} | {row['recall@10']} | {dp50} | {dp99} |"
-                f" {row['equals_fresh_build']} |"
+                f" {row['equals_fresh_build']} | {row['load_before'][0]} |"
             )
     return "\n".join(lines)
 
