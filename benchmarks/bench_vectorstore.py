@@ -400,6 +400,22 @@ def table(reports: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def sweep_table(reports: list[dict[str, Any]]) -> str:
+    """Markdown rows of the saved `--sweep-nprobe` runs."""
+    lines = [
+        "| n | cells | nprobe | search p50 ms | p99 ms | recall@10 | load |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for report in reports:
+        for row in report.get("sweep", []):
+            lines.append(
+                f"| {report['n']:,} | {row['cells']} | {row['nprobe']} |"
+                f" {row['search']['p50_ms']} | {row['search']['p99_ms']} | {row['recall@10']} |"
+                f" {row['load'][0]} |"
+            )
+    return "\n".join(lines)
+
+
 SYSTEMS = {
     "erase": run_erase,
     "ivf": run_ivf,
@@ -440,7 +456,8 @@ def main() -> None:
     parser.add_argument("--sweep-nprobe", type=int, nargs="+", help="only sweep the recall knob")
     args = parser.parse_args()
     if args.table:
-        print(table(json.loads(args.table.read_text())))
+        saved = json.loads(args.table.read_text())
+        print(table(saved), sweep_table(saved), sep="\n\n")
         return
     data, queries = dataset(args)
     victims = np.random.default_rng(args.seed + 1).choice(args.n, args.deletions, replace=False)
