@@ -35,10 +35,11 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from langchain_erase import ERASEExampleSelector
 from langchain_erase.core.canonical import canonical_json
 from langchain_erase.core.hashing import id_hash64
-from langchain_erase.core.index import SELECTION_MODES, ERASEIndex, _member_tags
+from langchain_erase.core.index import SELECTION_MODES, _member_tags
 from langchain_erase.core.projection import FixedPointProjection, normalize_rows
 from langchain_erase.core.qkmeans import QuantizedKMeans
-from langchain_erase.inputs import embedded_texts, validate_example
+from langchain_erase.inputs import embedded_texts, example_ids, validate_example
+from langchain_erase.replication.changes import check_absent
 
 
 def load_average() -> list[float]:
@@ -71,11 +72,11 @@ def bench_phases(args: argparse.Namespace, vectors: np.ndarray) -> dict[str, Any
     selector = ERASEExampleSelector(
         LookupEmbeddings(vectors, vectors[:1]), input_keys=["input"], k=args.k
     )
-    index = selector._index
+    index = selector.parameters.new_index()
     t: dict[str, float] = {}
     t["validate examples"], clean = timed(lambda: [validate_example(e, []) for e in examples])
-    t["ids (checks)"], new_ids = timed(lambda: selector._new_ids(clean, ids))
-    t["duplicate checks"], _ = timed(lambda: selector._check_new_ids(new_ids))
+    t["ids (checks)"], new_ids = timed(lambda: example_ids(clean, ids))
+    t["duplicate checks"], _ = timed(lambda: check_absent(index, new_ids))
     t["embedded texts"], _ = timed(lambda: embedded_texts(clean, ["input"]))
     t["normalize_rows"], unit = timed(lambda: normalize_rows(vectors))
     t["canonical JSON"], texts = timed(lambda: [canonical_json(e) for e in clean])
@@ -122,13 +123,11 @@ def bench_add(args: argparse.Namespace, vectors: np.ndarray) -> dict[str, Any]:
 def bench_fit(args: argparse.Namespace, vectors: np.ndarray) -> dict[str, Any]:
     load = load_average()
     fit_s, selector = timed(lambda: fit(args, vectors, "random"))
-    iterations = max(1, selector._index.iterations)
+    iterations = max(1, selector.view().iterations)
     # The core's share: the same rows loaded into a bare index (no adapter validation).
-    index = selector._index
-    ids, texts, rows = index.rows()
+    ids, texts, rows = selector.view().rows()
+    bare = selector.parameters.new_index()
     del selector
-    bare = ERASEIndex(index.params, index.p, "random")
-    del index
     gc.collect()
     index_s, _ = timed(lambda: bare.load(ids, texts, rows))
     bare.clear()
@@ -164,7 +163,7 @@ def bench_memory(args: argparse.Namespace, vectors: np.ndarray, mode: str) -> di
     gc.collect()
     held = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
-    screen = selector._index._buckets.screen_nbytes()  # FAISS's C++ lists: not traced
+    screen = selector.view().screen_nbytes  # FAISS's C++ lists: not traced
     del selector
     gc.collect()
     return {

@@ -99,12 +99,12 @@ def bench_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
         )
     )
     row["fit_s"] = fit_s
-    row["iterations"] = sel._index.iterations
+    row["iterations"] = sel.view().iterations
     # faiss subsamples to 256 points per centroid by default; train on all points as ERASE does
     km = faiss.Kmeans(
         args.dim,
         args.k,
-        niter=max(1, sel._index.iterations),
+        niter=max(1, sel.view().iterations),
         seed=1,
         verbose=False,
         max_points_per_centroid=n,

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any, TypeAlias, cast
 
-from langchain_erase.core.canonical import canonical_json
+from langchain_erase.core.canonical import canonical_json, default_example_id
 from langchain_erase.errors import InvalidExampleError
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "embedded_text",
     "embedded_texts",
     "encodable",
+    "example_ids",
     "parse_example",
     "rendered_values",
     "validate_example",
@@ -213,6 +215,36 @@ def validate_query(input_variables: object, input_keys: Sequence[str] | None) ->
             f"{err}; without input_keys every prompt variable is part of the query, so set "
             "input_keys to the variables that should be matched"
         ) from None
+
+
+def example_ids(examples: Sequence[Example], ids: object) -> list[str]:
+    """The ids of examples about to be added: the given ones, checked, or the default ids.
+
+    Args:
+        examples: The validated examples.
+        ids: None (default ids), or one non-empty string per example, in their order: a
+            list, tuple or iterator (a set or mapping is refused: it would pair ids with
+            examples in hash order, which varies per process).
+
+    Returns:
+        One id per example.
+
+    Raises:
+        InvalidExampleError: The ids are not one non-empty, valid Unicode string each.
+    """
+    if ids is None:
+        return [default_example_id(e) for e in examples]
+    if isinstance(ids, str | bytes | AbstractSet | Mapping) or not isinstance(ids, Iterable):
+        raise InvalidExampleError("ids must be a list with one id per example, in order")
+    new_ids = list(ids)
+    if len(new_ids) != len(examples):
+        raise InvalidExampleError("ids must be a list with one id per example")
+    if not all(isinstance(i, str) and i for i in new_ids):
+        raise InvalidExampleError("ids must be non-empty strings")
+    if not encodable("".join(new_ids)):  # one check for all; then find the culprit
+        for example_id in new_ids:
+            check_unicode(example_id, "an id")
+    return new_ids
 
 
 def parse_example(text: str) -> Example:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from langchain_erase.replication.changes import Deletion
-from langchain_erase.replication.session import ErasureStatus
-
-__all__ = ["DeletionReceipt", "receipts_for"]
+__all__ = ["DeletionReceipt"]
 
 
 class DeletionReceipt(BaseModel):
@@ -45,30 +41,3 @@ class DeletionReceipt(BaseModel):
         description="Why the erasure status could not be read after the deletion was "
         "committed (e.g. the store became unavailable); the deletion stands either way.",
     )
-
-
-def receipts_for(deletions: Sequence[Deletion], erasure: ErasureStatus) -> list[DeletionReceipt]:
-    """The receipts of committed deletions.
-
-    Args:
-        deletions: What a session's writer reported, in order.
-        erasure: The session's erasure status after the commit.
-
-    Returns:
-        One receipt per deletion, in order.
-    """
-    return [
-        DeletionReceipt(
-            example_id=d.example_id,
-            refit=d.outcome.refit,
-            reason=d.outcome.reason.value,
-            iteration=d.outcome.iteration,
-            seconds=d.seconds,
-            digest_before=d.digest_before,
-            digest_after=d.digest_after,
-            position=d.position,
-            erasure_complete=erasure.complete,
-            erasure_error=erasure.error,
-        )
-        for d in deletions
-    ]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -30,13 +29,13 @@ from langchain_core.vectorstores import VectorStore
 
 from langchain_erase.core.index import DEFAULT_FETCH_K, DEFAULT_LAMBDA_MULT
 from langchain_erase.errors import (
-    EmbeddingError,
-    ERASEError,
     InvalidParameterError,
 )
-from langchain_erase.receipts import DeletionReceipt, receipts_for
+from langchain_erase.receipts import DeletionReceipt
 from langchain_erase.replication.changes import Deletion
 from langchain_erase.replication.session import Consistency, MemorySession, Session
+from langchain_erase.selector import audit, embedder
+from langchain_erase.selector.fingerprint import ModelFingerprint
 from langchain_erase.vectorstore.documents import MetadataFilter, document_of, document_rows
 from langchain_erase.vectorstore.params import VectorStoreParams
 from langchain_erase.vectorstore.retriever import ERASEVectorStoreRetriever, check_query
@@ -45,9 +44,8 @@ from langchain_erase.vectorstore.search import (
     check_lambda,
     nearest,
     no_kwargs,
-    unit_rows,
 )
-from langchain_erase.vectorstore.stores import model_fingerprint, open_session
+from langchain_erase.vectorstore.stores import open_session
 
 __all__ = ["ERASEVectorStore"]
 
@@ -86,6 +84,7 @@ class ERASEVectorStore(VectorStore):
         self.embedding = embedding
         self._session = session or MemorySession(self.params.new_index())
         self._listeners: list[ReceiptListener] = []
+        self._fingerprint = ModelFingerprint(embedding)
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -173,10 +172,14 @@ class ERASEVectorStore(VectorStore):
         batch = check_count(batch_size, "batch_size")
         texts = list(texts)
         rows = document_rows(texts, metadatas, ids)
-        embed = self.embedding.embed_documents
         vectors = (
             np.concatenate(
-                [self._embed(embed, texts[i : i + batch]) for i in range(0, len(texts), batch)]
+                [
+                    embedder.embed_documents(
+                        self.embedding, texts[i : i + batch], p=1, dimension=None
+                    )
+                    for i in range(0, len(texts), batch)
+                ]
             )
             if texts
             else None
@@ -203,7 +206,9 @@ class ERASEVectorStore(VectorStore):
         """
         texts = list(texts)
         rows = document_rows(texts, metadatas, ids)
-        return self._write(*rows, unit_rows(embeddings, len(texts)) if texts else None)
+        return self._write(
+            *rows, embedder.validated(embeddings, len(texts), 1, None) if texts else None
+        )
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool:
         """Exactly unlearn documents by id; absent ids are skipped (not an error).
@@ -305,7 +310,9 @@ class ERASEVectorStore(VectorStore):
         Returns:
             The k most similar documents."""
         no_kwargs(kwargs)
-        return [doc for doc, _ in self._knn(unit_rows([embedding], 1)[0], k, filter)]
+        return [
+            doc for doc, _ in self._knn(embedder.validated([embedding], 1, 1, None)[0], k, filter)
+        ]
 
     def max_marginal_relevance_search(
         self,
@@ -355,7 +362,7 @@ class ERASEVectorStore(VectorStore):
         picks = check_count(k, "k")
         fetch = max(picks, check_count(fetch_k, "fetch_k"))
         mmr = (picks, check_lambda(lambda_mult))
-        hits = self._search(unit_rows([embedding], 1)[0], fetch, filter, mmr)
+        hits = self._search(embedder.validated([embedding], 1, 1, None)[0], fetch, filter, mmr)
         return [doc for doc, _ in hits]
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
@@ -445,7 +452,7 @@ class ERASEVectorStore(VectorStore):
             with self._session.write() as writer:
                 present = [i for i in ids if i in writer.index]
                 deletions = writer.delete(present) if present else []
-                writer.add(ids, texts, vectors, partial(model_fingerprint, self.embedding))
+                writer.add(ids, texts, vectors, self._fingerprint)
             self._receipts(deletions)
         return ids
 
@@ -454,7 +461,7 @@ class ERASEVectorStore(VectorStore):
         deletion that has happened: the erasure status reports, it does not raise)."""
         if not deletions:
             return []
-        receipts = receipts_for(deletions, self._session.erasure())
+        receipts = audit.receipts(deletions, self._session.erasure())
         for receipt in receipts:
             for listener in self._listeners:
                 try:
@@ -463,23 +470,8 @@ class ERASEVectorStore(VectorStore):
                     logger.exception("ERASEVectorStore: a deletion listener failed")
         return receipts
 
-    def _embed(
-        self, embed: Callable[[list[str]], list[list[float]]], texts: list[str]
-    ) -> npt.NDArray[np.float32]:
-        try:
-            raw = embed(texts)
-        except ERASEError:  # the model's own typed refusal (InputTooLongError) stays as is
-            raise
-        except Exception as err:
-            raise EmbeddingError(f"the embedding model failed: {err}") from err
-        return unit_rows(raw, len(texts))
-
     def _embed_query(self, query: object) -> npt.NDArray[np.float32]:
-        text = check_query(query)
-        row: npt.NDArray[np.float32] = self._embed(
-            lambda t: [self.embedding.embed_query(t[0])], [text]
-        )[0]
-        return row
+        return embedder.embed_query(self.embedding, check_query(query), p=1)
 
     def _knn(
         self, vector: npt.NDArray[np.float32], k: int, filter: Filter

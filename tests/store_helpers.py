@@ -96,7 +96,9 @@ def stored_digest(selector: ERASEExampleSelector) -> str:
     assert selector.store is not None
     _, position, digest = selector.store.snapshot()
     if position == 0:
-        return ERASEExampleSelector(selector.embeddings, **selector._stored_params()).state_digest()
+        return ERASEExampleSelector(
+            selector.embeddings, **selector.parameters.to_json()
+        ).state_digest()
     return digest
 
 

@@ -16,6 +16,7 @@ FENCE = re.compile(r"```python\n(.*?)```", re.DOTALL)
     [
         ("docs/usage.md", ["Review: Loved it.", "refused:", "knn:", "retrieved:", "answer:"]),
         ("README.md", ["star ->"]),
+        ("docs/architecture.md", ["views: True 3"]),
     ],
 )
 def test_python_blocks_run_in_order(

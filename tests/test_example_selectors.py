@@ -236,8 +236,8 @@ def test_similar_screen_changes_no_selection_and_holds_through_deletions() -> No
 
     everyone = list(range(17_000))
     screened, plain = fit(True, everyone), fit(False, everyone)
-    assert screened._index._buckets.screen_nbytes() >= 17_000 * (2 * 24 + 8)
-    assert plain._index._buckets.screen_nbytes() == 0
+    assert screened.view().screen_nbytes >= 17_000 * (2 * 24 + 8)
+    assert plain.view().screen_nbytes == 0
     queries = [{"input": f"query {i}"} for i in range(40)]
     picks = [screened.select_examples(q) for q in queries]
     assert picks == [plain.select_examples(q) for q in queries]
@@ -261,5 +261,5 @@ def test_similar_screen_is_checked_and_is_no_part_of_the_stored_parameters(tmp_p
     sel.close()
     # a process short of memory may reopen the same store without the screen
     again = ERASEExampleSelector.open(path, EMB, similar_screen=False)
-    assert again.state_digest() == digest and again._index.similar_screen is False
+    assert again.state_digest() == digest and again.view().similar_screen is False
     again.close()

@@ -32,8 +32,9 @@ def test_deletions_and_refits_are_logged_without_ids_or_content(
         assert f"refit={receipt.refit} reason={receipt.reason}" in line
         assert f"digest_after={receipt.digest_after[:16]}" in line
     # one id, one keyed name within a selector; different ids, different names
-    assert sel._log_id(IDS[0]) == sel._log_id(IDS[0]) != sel._log_id(IDS[1])
-    assert lines[0].split()[2].rstrip(":") == sel._log_id(IDS[0])
+    view = sel.view()
+    assert view.log_id(IDS[0]) == view.log_id(IDS[0]) != view.log_id(IDS[1])
+    assert lines[0].split()[2].rstrip(":") == view.log_id(IDS[0])
 
 
 def test_with_a_store_logs_name_ids_as_the_change_log_does(

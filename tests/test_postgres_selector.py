@@ -204,7 +204,7 @@ def test_deleted_examples_leave_no_bytes_in_the_data_directory(pg_server: PgTest
         secrets += [
             victim.encode(),
             sel.get_example(victim)["input"][:40].encode(),
-            sel._index.vector(victim).astype("<f4").tobytes()[:32],
+            sel.view().stored_vector(victim).astype("<f4").tobytes()[:32],
         ]
     kept = sel.get_example(ids[5])["input"].encode()
     receipts = [sel.delete_example(victims[0]), *sel.delete_examples(victims[1:])]

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from store_helpers import PARAMS, examples, fake, frozen, opened, store_bytes, stored_digest
 
+from langchain_erase.core.qkmeans import QuantizedKMeans
 from langchain_erase.errors import (
     InvalidParameterError,
     StaleSnapshotError,
@@ -148,7 +149,7 @@ def test_deleted_text_and_vector_are_in_no_file_and_no_cache(
     secrets = []
     for victim in victims:
         text = sel.get_example(victim)["input"]
-        secrets += [text.encode(), sel._index.vector(victim).astype("<f4").tobytes()]
+        secrets += [text.encode(), sel.view().stored_vector(victim).astype("<f4").tobytes()]
     survivor = next(i for i in sel.ids if i not in victims)
     assert sel.get_example(survivor)["input"].encode() in store_bytes(tmp_path)
     receipts = sel.delete_examples(victims) if batch else [sel.delete_example(v) for v in victims]
@@ -156,10 +157,10 @@ def test_deleted_text_and_vector_are_in_no_file_and_no_cache(
     raw = store_bytes(tmp_path)
     assert not [s[:40] for s in secrets if s in raw]
     assert not any(victim.encode() in raw for victim in victims)
-    blocks = b"".join(block.matrix.tobytes() for block in sel._index._buckets.vector_blocks())
+    blocks = sel.view().vector_memory()
     assert not [s[:40] for s in secrets[1::2] if s in blocks]
     for victim in victims:
-        assert victim not in sel._index._tags
+        assert not sel.view().remembers(victim)
         assert victim not in sel
     assert sel.verify() and sel.state_digest() == fresh_digest(sel)
     sel.close()
@@ -224,11 +225,11 @@ def test_a_failure_inside_the_algorithm_rolls_back(
     def boom(*_: Any) -> None:
         raise RuntimeError("bug in the middle of a change")
 
-    monkeypatch.setattr(sel._index._kmeans, "delete", boom)
+    monkeypatch.setattr(QuantizedKMeans, "delete", boom)
     with pytest.raises(RuntimeError):
         sel.delete_examples(sel.ids[:3])  # the first deletion's change is undone too
     assert frozen(sel) == before
-    monkeypatch.setattr(sel._index._kmeans, "insert_many", boom)
+    monkeypatch.setattr(QuantizedKMeans, "insert_many", boom)
     with pytest.raises(RuntimeError):
         sel.add_examples(examples(30, "big"))  # a large batch is fitted in one go
     monkeypatch.undo()
@@ -349,7 +350,9 @@ def test_snapshots_of_a_store_backed_selector_still_work(tmp_path: Path) -> None
     sel.save(tmp_path / "snap.npz")
     back = ERASEExampleSelector.load(tmp_path / "snap.npz", fake(), store=sel)
     assert back.state_digest() == sel.state_digest() and back.store is None
-    assert np.array_equal(back._index.vector(sel.ids[0]), sel._index.vector(sel.ids[0]))
+    assert np.array_equal(
+        back.view().stored_vector(sel.ids[0]), sel.view().stored_vector(sel.ids[0])
+    )
     sel.close()
 
 

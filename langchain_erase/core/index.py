@@ -509,6 +509,26 @@ class ERASEIndex:
         """
         return self.refitted().state_digest() == self.state_digest()
 
+    # ------------------------------------------------------------ inspection
+    def screen_nbytes(self) -> int:
+        """Returns:
+        Bytes of the "similar" mode's float16 FAISS screens (C++ memory; 0 without)."""
+        return self._buckets.screen_nbytes()
+
+    def vector_memory(self) -> bytes:
+        """Returns:
+        A copy of every in-memory block that holds vectors (to check that a deleted
+        vector's bytes were zeroed)."""
+        return b"".join(block.matrix.tobytes() for block in self._vector_blocks())
+
+    def remembers(self, example_id: str) -> bool:
+        """Args:
+            example_id: An id.
+
+        Returns:
+            True if any per-example structure (texts, member tags) still holds it."""
+        return example_id in self._texts or example_id in self._tags
+
     # ----------------------------------------------------------- internals
     def _new_store(self, dimension: int) -> VectorBlock | CellNeighbors:
         """The one holder of the vectors outside `similar` mode (the search index in
@@ -523,12 +543,13 @@ class ERASEIndex:
         return block
 
     def _vector_blocks(self) -> list[VectorBlock]:
-        """Every block holding vectors: one row per member, plus the `similar` cell centers
-        (a bounded sample, `cells` rows per large bucket); none for cell search (it wipes
-        itself)."""
+        """Every block holding vectors: one row per member, plus the cell centers of the
+        `similar` buckets or of the cell search (a bounded sample)."""
         if isinstance(self._store, VectorBlock):
             return [self._store]
-        return [] if self._store is not None else self._buckets.vector_blocks()
+        if isinstance(self._store, CellNeighbors):
+            return self._store.blocks()
+        return self._buckets.vector_blocks()
 
     def _labelled_tag(self, example_id: str, label: int) -> npt.NDArray[np.uint64]:
         """The member's contribution to the membership digest (a sum mod 2**64 per lane)."""

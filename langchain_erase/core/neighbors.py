@@ -277,6 +277,11 @@ class CellNeighbors:
             Its stored float32 vector (a view)."""
         return self._cells.vector(example_id)
 
+    def blocks(self) -> list[VectorBlock]:
+        """Returns:
+        Every block holding vectors (members, and the cell centers in cell mode)."""
+        return self._cells.blocks()
+
     def wipe(self) -> None:
         """Zero every vector and code held (before the index is dropped)."""
         self._cells.wipe()

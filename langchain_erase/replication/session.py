@@ -146,6 +146,8 @@ class Session(ABC):
     """One owner of an example set's index: reads, writes, the store behind it."""
 
     def __init__(self, index: ERASEIndex) -> None:
+        """Args:
+        index: The index this session owns from now on."""
         self._index = index
         self._lock = threading.RLock()
 

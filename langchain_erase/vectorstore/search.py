@@ -18,11 +18,10 @@ import numpy.typing as npt
 from langchain_erase.core.cells import VectorBlock, top_of
 from langchain_erase.core.index import ERASEIndex
 from langchain_erase.core.neighbors import ScoredId, mmr_order
-from langchain_erase.core.projection import normalize_rows
 from langchain_erase.errors import EmbeddingError, InvalidParameterError
 from langchain_erase.vectorstore.documents import MetadataFilter
 
-__all__ = ["check_count", "check_lambda", "nearest", "no_kwargs", "unit_rows"]
+__all__ = ["check_count", "check_lambda", "nearest", "no_kwargs"]
 
 
 def nearest(
@@ -96,22 +95,3 @@ def check_lambda(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
         raise InvalidParameterError(f"lambda_mult must be a number in [0, 1], got {value!r}")
     return float(value)
-
-
-def unit_rows(raw: npt.ArrayLike, count: int) -> npt.NDArray[np.float32]:
-    """Args:
-        raw: Embeddings as given.
-        count: How many rows there must be.
-
-    Returns:
-        L2-normalized float32 rows, or EmbeddingError unless `count` finite non-zero rows."""
-    try:
-        if np.iscomplexobj(raw):
-            raise ValueError("embeddings must be real numbers")
-        with np.errstate(over="raise"):
-            matrix = np.asarray(raw, dtype=np.float32)
-        if matrix.ndim != 2 or matrix.shape[0] != count:
-            raise ValueError(f"expected {count} embeddings, got shape {matrix.shape}")
-        return normalize_rows(matrix)
-    except (ValueError, TypeError, FloatingPointError) as err:
-        raise EmbeddingError(f"invalid embeddings: {err}") from err

@@ -12,62 +12,23 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from langchain_erase.errors import (
-    EmbeddingModelMismatchError,
     InvalidParameterError,
     StateFileError,
 )
 from langchain_erase.inputs import encodable
 from langchain_erase.replication.session import Consistency, StoreSession
+from langchain_erase.selector.fingerprint import ModelFingerprint
 from langchain_erase.storage import open_backend
 from langchain_erase.storage.base import StorageBackend, StoreHeader
 from langchain_erase.vectorstore.documents import parse_document
 from langchain_erase.vectorstore.params import STORE_KIND, VectorStoreParams
 
-__all__ = ["model_fingerprint", "open_session"]
+__all__ = ["open_session"]
 
-#: Fixed texts whose embeddings identify an embedding model.
-_PROBES = (
-    "langchain-erase vector store fingerprint: the quick brown fox jumps over the lazy dog.",
-    "Quel temps fait-il à Paris ? 3.14159 — ¿qué tal?",
-)
-#: Two models agree when every probe embedding has at least this cosine similarity.
-_MIN_COSINE = 0.9999
 _CONSISTENCY = ("strong", "eventual")
-
-
-def model_fingerprint(embedding: Embeddings) -> dict[str, Any]:
-    """Args:
-        embedding: An embedding model.
-
-    Returns:
-        Its dimension and its embeddings of fixed probe texts (JSON-able)."""
-    probes = np.asarray(embedding.embed_documents(list(_PROBES)), dtype=np.float64)
-    return {"dimension": int(probes.shape[1]), "probes": probes.tolist()}
-
-
-def _check_fingerprint(stored: dict[str, Any], embedding: Embeddings, where: str) -> None:
-    mine = model_fingerprint(embedding)
-    try:
-        theirs = np.asarray(stored["probes"], dtype=np.float64)
-        ours = np.asarray(mine["probes"], dtype=np.float64)
-        same = theirs.shape == ours.shape and bool(
-            np.all(
-                np.sum(theirs * ours, axis=1)
-                >= _MIN_COSINE * np.linalg.norm(theirs, axis=1) * np.linalg.norm(ours, axis=1)
-            )
-        )
-    except (KeyError, TypeError, ValueError):
-        raise StateFileError(f"{where} has an invalid model fingerprint") from None
-    if not same:
-        raise EmbeddingModelMismatchError(
-            f"{where} was built with another embedding model (dimension "
-            f"{stored.get('dimension')!r}, this one {mine['dimension']}, or other probe "
-            "embeddings): open it with that model, or use another name"
-        )
 
 
 def _check_text(text: str) -> None:
@@ -129,7 +90,7 @@ def open_session(
     try:
         stored = _stored_params(backend, params)
         if (header := backend.read_header()) is not None and header.fingerprint is not None:
-            _check_fingerprint(header.fingerprint, embedding, backend.describe())
+            ModelFingerprint(embedding).check(header.fingerprint, backend.describe())
         session = StoreSession(stored.new_index(), backend, key, _check_text, consistency)
     except BaseException:
         backend.close()

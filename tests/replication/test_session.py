@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from langchain_erase.core import QKMeansParams
 from langchain_erase.core.index import ERASEIndex
@@ -147,3 +149,49 @@ def test_a_closed_store_session_refuses_reads_and_writes(tmp_path: Path) -> None
     memory = MemorySession(_index())
     memory.close()
     memory.read()  # holds nothing to release: stays usable
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    steps=st.lists(
+        st.tuples(st.booleans(), st.lists(st.integers(0, 39), min_size=1, max_size=5)),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_after_any_sequence_of_writes_both_sessions_equal_a_fresh_build(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[bool, list[int]]]
+) -> None:
+    ids, texts, vectors = _rows(40)
+    memory = MemorySession(_index())
+    path = tmp_path_factory.mktemp("prop") / "s.db"
+    store = _store(path)
+    present: set[int] = set()
+    for adding, rows in steps:
+        chosen = sorted({r for r in rows if (r not in present) == adding})
+        if not chosen:
+            continue
+        for session in (memory, store):
+            with session.write() as writer:
+                if adding:
+                    writer.add(
+                        [ids[r] for r in chosen], [texts[r] for r in chosen], vectors[chosen]
+                    )
+                else:
+                    writer.delete([ids[r] for r in chosen])
+        present = present | set(chosen) if adding else present - set(chosen)
+        kept = sorted(present)
+        fresh = _index()
+        if kept:
+            fresh.load([ids[r] for r in kept], [texts[r] for r in kept], vectors[kept])
+        reader = _store(path)  # a fresh build from the stored rows
+        assert (
+            memory.index.state_digest()
+            == store.index.state_digest()
+            == reader.index.state_digest()
+            == fresh.state_digest()
+        )
+        reader.close()
+    store.close()
