@@ -282,3 +282,21 @@ def test_eventual_consistency_follows_the_log(tmp_path: Path) -> None:
     finally:
         follower.close()
         writer.close()
+
+
+@pytest.mark.parametrize("params", [{}, {"exact_below": 20, "cells": 4, "nprobe": 2}])
+def test_deleted_vectors_leave_no_bytes_in_memory(params: dict[str, int]) -> None:
+    rng = np.random.default_rng(9)
+    vectors = rng.standard_normal((60, DIM)).astype(np.float32)
+    texts = [f"t{i}" for i in range(60)]
+    store = ERASEVectorStore(fake(), **params)
+    store.add_embeddings(texts, vectors, ids=texts)
+    index = store.session.index
+    _, stored = store.rows()
+    gone = texts[::5]  # cell centers among them in cell mode
+    rows = {t: stored[n].tobytes() for n, t in enumerate(sorted(texts)) if t in gone}
+    assert all(row in index.vector_memory() for row in rows.values())
+    store.delete(gone)
+    memory = index.vector_memory()
+    assert not any(row in memory for row in rows.values())
+    assert not any(index.remembers(t) for t in gone)
