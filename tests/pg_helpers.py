@@ -146,5 +146,39 @@ __all__ = [
     "PgTestServer",
     "create_database",
     "drop_database",
+    "key_salts",
     "with_database",
 ]
+
+
+def key_salts(url: str, name: str, log_key: bytes, ids: Iterable[str]) -> list[bytes]:
+    """The salts the PostgreSQL backend keeps for `ids` (what erasure removes from every
+    file: without them the sealed rows cannot be decrypted).
+
+    Args:
+        url: URL of the store's database.
+        name: The example set.
+        log_key: The store's log key.
+        ids: Present example ids.
+
+    Returns:
+        One salt per id, in order.
+    """
+    from psycopg import sql
+
+    from langchain_erase.storage.base import id_key
+    from langchain_erase.storage.pg_schema import bucket_of, key_table
+
+    found = []
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT key_buckets FROM erase_sets WHERE name = %s", (name,)).fetchone()
+        assert row is not None
+        for example_id in ids:
+            idh = id_key(log_key, example_id)
+            table = key_table(name, bucket_of(idh, int(row[0])))
+            got = conn.execute(
+                sql.SQL("SELECT salt FROM {} WHERE idh = %s").format(table), (idh,)
+            ).fetchone()
+            assert got is not None, "no key row for this id"
+            found.append(bytes(got[0]))
+    return found

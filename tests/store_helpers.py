@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -11,6 +13,7 @@ from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 
 from langchain_erase.errors import UnknownExampleError
 from langchain_erase.example_selectors import ERASEExampleSelector
+from langchain_erase.storage.base import ExampleRow
 from langchain_erase.storage.sqlite import SqliteBackend
 
 __all__ = [
@@ -20,6 +23,8 @@ __all__ = [
     "examples",
     "fake",
     "frozen",
+    "marked_rows",
+    "markers",
     "opened",
     "race_to_delete",
     "store_bytes",
@@ -49,6 +54,30 @@ def opened(path: Path, n: int, **params: Any) -> ERASEExampleSelector:
     if n:
         selector.add_examples(examples(n))
     return selector
+
+
+def marked_rows(prefix: str, count: int) -> list[ExampleRow]:
+    """Rows whose id, text and vector each carry a unique marker; every 4th text is long
+    and random (stored out of line: PostgreSQL TOAST, SQLite overflow pages; uncompressible).
+
+    The markers (see `markers`) are what erasure tests scan the database files for."""
+    rows = []
+    for i in range(count):
+        tag = secrets.token_hex(8)
+        long = secrets.token_hex(3000) if i % 4 == 0 else ""
+        rows.append(
+            ExampleRow(
+                f"{prefix}-ID-{tag}",
+                f'{{"q":"TXT-{tag}{long}"}}',
+                b"VEC-" + tag.encode() + os.urandom(32),
+            )
+        )
+    return rows
+
+
+def markers(rows: Iterable[ExampleRow]) -> list[bytes]:
+    """The unique bytes of each row's id, text and vector (see `marked_rows`)."""
+    return [m for r in rows for m in (r.id.encode(), r.example[:30].encode(), r.vector[:20])]
 
 
 def race_to_delete(delete: Callable[[T], object], contenders: Sequence[T]) -> list[str]:

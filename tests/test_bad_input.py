@@ -418,8 +418,9 @@ class _ModelLoadedError(RuntimeError):
         (["eval", "--k", "x"], "usage"),
         (["bench", "--sizes"], "usage"),
         (["demo", "--limit", "-1"], "usage"),
-        (["demo", "--k", "0"], "k must be a positive integer"),
-        (["demo", "--k", "-2"], "k must be a positive integer"),
+        (["demo", "--k", "0"], "usage"),
+        (["demo", "--k", "-2"], "usage"),
+        (["demo", "--model", "nosuch"], "argument --model: 'nosuch' is neither"),
     ],
 )
 def test_cli_refuses_bad_arguments_before_loading_a_model(
@@ -440,7 +441,7 @@ def test_cli_refuses_bad_arguments_before_loading_a_model(
         with pytest.raises(SystemExit) as exit_info:
             cli.main(argv)
         assert exit_info.value.code == 2
-    else:  # a typed error from the selector: one line on stderr, exit code 2
+    else:  # a typed error: one line on stderr, exit code 2
         assert cli.main(argv) == 2
         assert expected in capsys.readouterr().err
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from conftest import DATASETS
+from langchain_core.embeddings import DeterministicFakeEmbedding
+from langchain_core.language_models import FakeListLLM
 from task_files import (
     INCOMPLETE_BIGBENCH,
     INCOMPLETE_INSTRUCTION_INDUCTION,
@@ -17,7 +20,11 @@ from task_files import (
     write_parity_task,
 )
 
+from langchain_erase import ERASEExampleSelector, InvalidParameterError, __version__
 from langchain_erase.cli import build_parser, load_demo_examples, main
+
+# the module (the package's `main` attribute is the function of that name)
+cli_main = importlib.import_module("langchain_erase.cli.main")
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -28,34 +35,39 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert all(cmd in out for cmd in ("demo", "eval", "bench"))
 
 
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"langchain-erase {__version__}\n"
+
+
 def test_demo_arguments_have_sensible_defaults() -> None:
     args = build_parser().parse_args(["demo"])
-    assert (args.model, args.k, args.selection, args.n_gpu_layers) == (
+    assert (args.model, args.k, args.selection, args.n_gpu_layers, args.data_dir) == (
         "gemma-3-270m",
         4,
-        "random",
+        "similar",
         0,
+        None,
     )
     with pytest.raises(SystemExit):
         build_parser().parse_args(["demo", "--selection", "nearest"])
 
 
-def test_demo_data_comes_from_shared_datasets_or_the_bundled_set(tmp_path: Path) -> None:
+def test_demo_data_comes_from_the_data_dir_or_the_bundled_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     source, examples = load_demo_examples(DATASETS, limit=50)
     assert "shared" in source and len(examples) == 50
-    source, examples = load_demo_examples(tmp_path, limit=1000)
+    assert load_demo_examples(None, limit=50) == (source, examples)  # the default data dir
+    monkeypatch.setattr(cli_main, "DEFAULT_DATA_DIR", tmp_path)  # a default without the task
+    source, examples = load_demo_examples(None, limit=1000)
     assert "bundled" in source and len(examples) == 40
     assert {e["output"] for e in examples} == {"positive", "negative"}
-
-
-def test_typed_errors_become_a_message_and_exit_code_2(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    # k = 0 is refused by the selector before any model is loaded
-    assert main(["demo", "--k", "0", "--data-dir", str(tmp_path)]) == 2
-    assert "error: k must be a positive integer" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["demo", "--limit", "-1"])
+    # a directory the user names must hold the task: no quiet fallback to the bundled set
+    with pytest.raises(InvalidParameterError, match="has no instruction_induction/sentiment"):
+        load_demo_examples(tmp_path, limit=1000)
 
 
 NO_MODEL = "/nonexistent/model.gguf"  # commands must fail on their arguments before this
@@ -81,6 +93,53 @@ def _refused(argv: list[str], capsys: pytest.CaptureFixture[str], workdir: Path)
     assert len(err.splitlines()) == 1 and err.startswith("langchain-erase"), err
     assert sorted(workdir.rglob("*")) == before
     return err
+
+
+@pytest.fixture
+def no_model_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tripwire: constructing the demo's embedder or LLM fails the test, so a refusal that
+    passes came before any model was loaded."""
+
+    def tripwire(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a model was loaded before the arguments were checked")
+
+    monkeypatch.setattr("langchain_erase.embeddings.LlamaCppEmbeddings", tripwire)
+    monkeypatch.setattr("langchain_erase.llms.local_llm", tripwire)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["demo", "--model", "nosuch"], "argument --model: 'nosuch' is neither a known model"),
+        (["demo", "--k", "0"], "argument --k: must be >= 1, got 0"),
+        (["demo", "--limit", "0"], "argument --limit: must be >= 1, got 0"),
+        (["demo", "--n-gpu-layers", "-2"], "argument --n-gpu-layers: must be >= -1"),
+        (["demo", "--data-dir", "/nonexistent"], "argument --data-dir: '/nonexistent' does not"),
+        (["demo", "--data-dir", "a_file"], "argument --data-dir: 'a_file' is not a directory"),
+        (["demo", "--data-dir", "."], "argument --data-dir: . has no instruction_induction/"),
+        (["eval", "--data-dir", "/nonexistent"], "argument --data-dir: '/nonexistent' does not"),
+        (["bench", "--data-dir", "/nonexistent"], "argument --data-dir: '/nonexistent' does not"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else "",
+)
+def test_demo_refuses_a_bad_argument_before_loading_a_model(
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    workdir: Path,
+    no_model_loaded: None,
+) -> None:
+    (workdir / "a_file").write_text("x")
+    assert message in _refused(argv, capsys, workdir)
+
+
+def test_demo_with_good_arguments_goes_on_to_load_the_models(
+    workdir: Path, no_model_loaded: None
+) -> None:
+    # the tripwire above is where the demo loads its models: checked arguments reach it
+    write_parity_task(workdir / "data", "sentiment")
+    with pytest.raises(AssertionError, match="a model was loaded"):
+        main(["demo", "--data-dir", "data", "--limit", "1", "--k", "1"])
 
 
 def _bad_task(workdir: Path, raw: bytes) -> str:
@@ -240,3 +299,19 @@ def test_task_groups_are_expanded_before_the_tasks_are_checked(
     assert "model.gguf" in _refused(argv, capsys, workdir)
     (workdir / "data" / "instruction_induction" / "second" / "execute.json").write_text("{")
     assert "execute.json" in _refused(argv, capsys, workdir)
+
+
+def test_demo_chain_asks_for_a_label_after_the_selected_demonstrations() -> None:
+    _, examples = load_demo_examples(DATASETS, limit=40)
+    selector = ERASEExampleSelector.from_examples(
+        examples, DeterministicFakeEmbedding(size=16), k=2, input_keys=["input"]
+    )
+    prompt, chain = cli_main.demo_chain(selector, FakeListLLM(responses=[" Negative\n"]))
+    query, expected = cli_main.DEMO_QUERIES[1]
+    text = prompt.format(input=query)
+    assert text.endswith(f"Review: {query}\nSentiment:")
+    for example in selector.select_examples({"input": query}):
+        assert f"Review: {example['input']}\nSentiment: {example['output']}\n" in text
+    answer = chain.invoke({"input": query})
+    assert answer == "Negative" and cli_main.is_right(answer, expected)
+    assert not cli_main.is_right("positive", expected)

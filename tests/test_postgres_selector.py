@@ -16,7 +16,7 @@ import numpy as np
 import psycopg
 import pytest
 from langchain_core.embeddings import Embeddings
-from pg_helpers import PgTestServer, create_database
+from pg_helpers import PgTestServer, create_database, key_salts
 from store_helpers import examples, fake, race_to_delete
 
 from langchain_erase.errors import (
@@ -206,11 +206,14 @@ def test_deleted_examples_leave_no_bytes_in_the_data_directory(pg_server: PgTest
             sel.get_example(victim)["input"][:40].encode(),
             sel.view().stored_vector(victim).astype("<f4").tobytes()[:32],
         ]
-    kept = sel.get_example(ids[5])["input"].encode()
+    keys = key_salts(url, "default", KEY.encode(), victims)  # what decrypts the rows
+    kept = key_salts(url, "default", KEY.encode(), [ids[5]])
+    assert pg_server.residue(url, secrets) == {}  # content is never stored in the clear
     receipts = [sel.delete_example(victims[0]), *sel.delete_examples(victims[1:])]
-    assert all(r.erasure_complete for r in receipts)
-    assert pg_server.residue(url, secrets) == {}
-    assert kept in pg_server.residue(url, [kept])  # the scan does see live rows
+    assert all(r.position is not None for r in receipts)
+    assert sel.store is not None and sel.store.complete_erasure(10)  # the eraser's work
+    assert pg_server.residue(url, keys) == {}
+    assert len(pg_server.residue(url, kept)) == 1  # the scan does see live keys
     sel.close()
 
 
@@ -225,7 +228,7 @@ def test_a_refused_add_leaves_nothing_on_disk(pg_server: PgTestServer) -> None:
     with pytest.raises(StateFileError):
         sel.add_examples(refused)
     assert (sel.state_digest(), sel.ids) == before and sel.verify()
-    assert not sel.store or not sel.store.erasure_pending()
+    assert not sel.store or sel.store.complete_erasure(10)
     found = pg_server.residue(url, [e["input"].encode() for e in refused])
     assert found == {}
     sel.close()

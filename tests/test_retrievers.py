@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from uuid import UUID
 
@@ -153,3 +154,86 @@ async def test_astream_events_include_retriever_start_and_end() -> None:
     documents = events[-1]["data"]["output"]
     assert [d.id for d in documents] == [r.id for r in sel.select_with_ids({"input": "word9"})]
     assert all(d.metadata["erase_state_digest"] == sel.state_digest() for d in documents)
+
+
+class TestERASERetrieverSimilaritySearchTypeStandard(TestERASERetrieverStandard):
+    @property
+    def retriever_constructor_params(self) -> dict[str, Any]:
+        return {"selector": selector(selection="knn"), "search_type": "similarity", "k": 5}
+
+
+@pytest.mark.parametrize("mode", ["similar", "knn", "mmr", "random"])
+def test_search_kwargs_k_is_honoured_like_a_vector_store_retriever(mode: str) -> None:
+    sel = selector(selection=mode)
+    docs = sel.as_retriever(search_kwargs={"k": 2}).invoke("word3")
+    assert [d.id for d in docs] == [r.id for r in sel.select_with_ids({"input": "word3"}, k=2)]
+    assert len(docs) == 2
+    same = sel.as_retriever(k=2, search_kwargs={"k": 2})
+    assert [d.id for d in same.invoke("word3")] == [d.id for d in docs]
+    with pytest.raises(InvalidParameterError, match="disagree"):
+        sel.as_retriever(k=3, search_kwargs={"k": 2})
+    with pytest.raises(InvalidParameterError, match="positive integer"):
+        sel.as_retriever(search_kwargs={"k": 0})
+
+
+def test_a_search_type_is_honoured_only_by_the_selection_that_performs_it() -> None:
+    knn, mmr = selector(selection="knn"), selector(selection="mmr")
+    for sel, search_type in ((knn, "similarity"), (mmr, "mmr")):
+        docs = sel.as_retriever(search_type=search_type, search_kwargs={"k": 3}).invoke("word4")
+        assert [d.id for d in docs] == [r.id for r in sel.select_with_ids({"input": "word4"}, k=3)]
+    for sel in (knn, selector(selection="similar"), selector()):
+        with pytest.raises(InvalidParameterError, match=r"selection='mmr'.*ERASEVectorStore"):
+            sel.as_retriever(search_type="mmr")
+    with pytest.raises(InvalidParameterError, match="selection='knn'"):
+        selector(selection="similar").as_retriever(search_type="similarity")
+    with pytest.raises(InvalidParameterError, match=r"does not score.*ERASEVectorStore"):
+        knn.as_retriever(search_type="similarity_score_threshold")
+    for unknown in ("nearest", ["similarity"]):
+        with pytest.raises(InvalidParameterError, match="search_type must be one of"):
+            knn.as_retriever(search_type=unknown)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("filter", {"output": "WORD3"}, "no metadata filter.*ERASEVectorStore"),
+        ("fetch_k", 10, "fixed at construction.*fetch_k"),
+        ("lambda_mult", 0.3, "fixed at construction.*lambda_mult"),
+        ("score_threshold", 0.5, "does not score"),
+        ("kk", 2, "takes only 'k'"),
+    ],
+)
+def test_search_kwargs_a_selector_cannot_honour_are_refused(
+    key: str, value: object, message: str
+) -> None:
+    sel = selector(selection="mmr")
+    search_kwargs: dict[str, Any] = {key: value}
+    with pytest.raises(InvalidParameterError, match=f"search_kwargs\\['{key}'\\].*{message}"):
+        sel.as_retriever(search_kwargs=search_kwargs)
+    with pytest.raises(InvalidParameterError, match=message):  # per call, as invoke kwargs
+        sel.as_retriever().invoke("word3", **search_kwargs)
+
+
+@pytest.mark.parametrize("query", [{"input": "word3"}, 3, None, ["word3"]])
+async def test_a_query_that_is_not_a_string_is_refused(query: object) -> None:
+    retriever = selector(selection="similar").as_retriever()
+    with pytest.raises(InvalidParameterError, match="a retriever query is a string"):
+        retriever.invoke(query)  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameterError, match="a retriever query is a string"):
+        await retriever.ainvoke(query)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mode", ["random", "centroid", "fixed", "similar", "knn", "mmr"])
+def test_query_independent_modes_warn_that_documents_ignore_the_query(
+    mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    sel = selector(selection=mode)
+    with caplog.at_level(logging.WARNING, logger="langchain_erase"):
+        retriever = sel.as_retriever()
+        retriever.invoke("word1")
+        retriever.invoke("word2")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    if mode in ("random", "centroid", "fixed"):  # once, when the retriever is built
+        assert len(warnings) == 1 and "do not depend on what the query means" in warnings[0]
+    else:
+        assert warnings == []

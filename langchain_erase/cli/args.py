@@ -13,7 +13,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
-__all__ = ["OneLineParser", "int_at_least", "output_dir", "usage_error_line"]
+from langchain_erase.errors import ModelNotFoundError
+from langchain_erase.llms import MODEL_NAMES, resolve_model_path
+
+__all__ = [
+    "OneLineParser",
+    "check_model",
+    "existing_dir",
+    "int_at_least",
+    "output_dir",
+    "usage_error_line",
+]
 
 
 def usage_error_line(prog: str, message: object) -> str:
@@ -103,3 +113,41 @@ def output_dir(text: str) -> Path:
     if reason:
         raise argparse.ArgumentTypeError(f"cannot create output directory {text!r}: {reason}")
     return path
+
+
+def existing_dir(text: str) -> Path:
+    """An argparse `type` for a directory the command reads (`--data-dir`): it must exist,
+    so that a mistyped path is refused instead of quietly reading something else.
+
+    Args:
+        text: The path as given.
+
+    Returns:
+        The path.
+
+    Raises:
+        argparse.ArgumentTypeError: Nothing is there, or it is not a directory.
+    """
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        reason = "is not a directory" if path.exists() else "does not exist"
+        raise argparse.ArgumentTypeError(f"{text!r} {reason}")
+    return path
+
+
+def check_model(model: str) -> None:
+    """Refuse a `--model` that is neither a known model name nor a GGUF file, without
+    loading it (the named models are fetched or assembled only when loaded).
+
+    Args:
+        model: The `--model` value.
+
+    Raises:
+        ModelNotFoundError: The name is unknown and no GGUF file is at that path (the
+            message names the option).
+    """
+    if model not in MODEL_NAMES:
+        try:
+            resolve_model_path(model)
+        except ModelNotFoundError as err:
+            raise ModelNotFoundError(f"argument --model: {err}") from None

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from langchain_erase.cli.args import int_at_least, output_dir
+from langchain_erase.cli.args import check_model, existing_dir, int_at_least, output_dir
 from langchain_erase.errors import InvalidParameterError
 from langchain_erase.evaluation.runner import DEFAULT_TASKS, SELECTOR_NAMES, EvalConfig
 from langchain_erase.evaluation.tasks import (
@@ -27,7 +27,6 @@ from langchain_erase.evaluation.tasks import (
     load_task,
     split_task,
 )
-from langchain_erase.llms import MODEL_NAMES, resolve_model_path
 
 _POSITIVE = int_at_least(1)
 _NON_NEGATIVE = int_at_least(0)
@@ -47,7 +46,7 @@ def _common(parser: argparse.ArgumentParser, out: str) -> None:
     )
     parser.add_argument(
         "--data-dir",
-        type=Path,
+        type=existing_dir,
         default=DEFAULT_DATA_DIR,
         help=f"where task names are looked up (default: ${DATA_DIR_ENV}, else shared/datasets "
         "beside the repository)",
@@ -75,11 +74,6 @@ def _check_tasks(
         for name in expand_tasks(names, data_dir)
         for seed in seeds
     ]
-
-
-def _check_model(model: str) -> None:
-    if model not in MODEL_NAMES:  # the named models are fetched or assembled when loaded
-        resolve_model_path(model)
 
 
 def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -125,7 +119,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
     ):
         _distinct(option, values)
     _check_tasks(args.tasks, args.data_dir, args.seeds, args.limit)
-    _check_model(args.model)
+    check_model(args.model)
     config = EvalConfig(
         tasks=expand_tasks(args.tasks, args.data_dir),
         model=args.model,
@@ -208,7 +202,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
             f"training examples of --pool-task {args.pool_task}"
         )
     _check_eval_results(args.eval_results)
-    _check_model(args.model)
+    check_model(args.model)
     config = BenchConfig(
         model=args.model,
         pool_task=args.pool_task,

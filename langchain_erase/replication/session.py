@@ -365,7 +365,8 @@ class StoreSession(Session):
         Whether the backend's erasure step is complete; a failing status query
         (StoreUnavailableError, ...) is reported, never raised."""
         try:
-            return ErasureStatus(not self._replica.backend.erasure_pending())
+            status = self._replica.backend.erasure_status()
+            return ErasureStatus(not status.pending, status.error)
         except Exception as err:  # the deletion is committed: report, never raise
             logger.warning("%s: erasure status unknown: %s", self.describe(), err)
             return ErasureStatus(False, f"{type(err).__name__}: {err}")

@@ -51,7 +51,7 @@ def open_backend(
             )
         from langchain_erase.storage.postgres import open_postgres_backend
 
-        return open_postgres_backend(str(target), name), key
+        return open_postgres_backend(str(target), name, key), key
     from langchain_erase.storage.sqlite import open_sqlite_backend
 
     return open_sqlite_backend(target, name, key)

@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 __all__ = [
     "ChangeNotifier",
     "ChangeRecord",
+    "ErasureStatus",
     "ExampleRow",
     "LogReader",
     "StorageBackend",
@@ -116,6 +117,22 @@ class ChangeRecord:
     reason: str
     iteration: int | None
     seconds: float
+
+
+@dataclass(frozen=True)
+class ErasureStatus:
+    """Where the erasure of committed deletions stands (never an exception: a deletion is
+    done at COMMIT, and what happens afterwards is reported, not raised).
+
+    Attributes:
+        pending: True if some committed deletion (or rolled back insert) of the set is not
+            erased from the store's files yet, or if the store could not be asked.
+        error: Why the last attempt to erase or to ask failed (server unreachable, no
+            privilege, ...), or None.
+    """
+
+    pending: bool
+    error: str | None = None
 
 
 class LogReader(Protocol):
@@ -248,7 +265,9 @@ class StorageBackend(LogReader, Protocol):
         """One write transaction holding the set's write lock.
 
         Commits on normal exit, rolls back on an exception (and erases what the rollback
-        left where the backend can). After a commit with deletions, runs the erasure step.
+        left where the backend can). After a commit with deletions, the erasure step runs
+        (SQLite: in this call; PostgreSQL: in the store's eraser thread). Once COMMIT has
+        returned, leaving the context never raises.
 
         Returns:
             A context manager yielding the `WriteTxn`.
@@ -257,7 +276,27 @@ class StorageBackend(LogReader, Protocol):
 
     def erasure_pending(self) -> bool:
         """Returns:
-        True if the last deletion's erasure step could not complete yet."""
+        True if a committed deletion's erasure step has not completed yet, or if the
+        store cannot be asked (never raises for an unreachable store: see
+        `erasure_status` for the reason)."""
+        ...
+
+    def erasure_status(self) -> ErasureStatus:
+        """Returns:
+        Whether an erasure is pending, and why the last attempt failed (never raises
+        for an unreachable store)."""
+        ...
+
+    def complete_erasure(self, timeout: float) -> bool:
+        """Run the erasure step now, in the calling thread, until nothing is pending or
+        `timeout` seconds have passed.
+
+        Args:
+            timeout: Most seconds to spend.
+
+        Returns:
+            True if no erasure is pending afterwards.
+        """
         ...
 
     def close(self) -> None:

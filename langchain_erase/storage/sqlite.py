@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import sqlite3
@@ -33,14 +32,22 @@ from pathlib import Path
 from typing import Any
 
 from langchain_erase.errors import (
+    DuplicateExampleError,
     ERASEError,
     ForkedProcessError,
     InvalidParameterError,
     StateFileError,
     StoreLockedError,
     StoreUnavailableError,
+    UnknownExampleError,
 )
-from langchain_erase.storage.base import ChangeRecord, ExampleRow, StoreHeader
+from langchain_erase.storage.base import ChangeRecord, ErasureStatus, ExampleRow, StoreHeader
+from langchain_erase.storage.log import (
+    CHANGE_COLUMNS,
+    chained_rows,
+    check_continues,
+    verified_changes,
+)
 
 __all__ = [
     "APPLICATION_ID",
@@ -82,8 +89,6 @@ _SCHEMA = (
     "refit INTEGER NOT NULL, reason TEXT NOT NULL, iteration INTEGER, seconds REAL NOT NULL, "
     "chain TEXT NOT NULL, PRIMARY KEY (set_name, position)) WITHOUT ROWID",
 )
-_CHANGE_COLUMNS = "position, op, id_key, digest_after, time, refit, reason, iteration, seconds"
-_REASONS = ("none", "init_seed", "center_moved", "stop_rule")
 _SQLITE_UNAVAILABLE = {
     "SQLITE_READONLY": "the file or its directory is read-only or immutable",
     "SQLITE_CANTOPEN": "the file cannot be opened (permissions or a missing directory)",
@@ -125,21 +130,6 @@ def check_store_path(target: object) -> Path:
             "a store must be a real file path (no ':memory:', 'file:' URIs or query strings)"
         )
     return Path(text)
-
-
-def _chain(previous: str, record: ChangeRecord) -> str:
-    fields = [
-        record.position,
-        record.op,
-        record.id_key,
-        record.digest_after,
-        record.time,
-        record.refit,
-        record.reason,
-        record.iteration,
-        record.seconds,
-    ]
-    return hashlib.sha256((previous + json.dumps(fields)).encode()).hexdigest()
 
 
 def _os_reason(err: BaseException) -> str | None:
@@ -223,52 +213,43 @@ class _Txn:
         )
 
     def insert(self, rows: Sequence[ExampleRow], changes: Sequence[ChangeRecord]) -> None:
+        check_continues(self.head()[0], changes, len(rows))
         self.wrote = True
         name = self._backend.name
-        self._conn.executemany(
-            "INSERT INTO examples (set_name, id, example, vector, added_at) VALUES (?, ?, ?, ?, ?)",
-            [
-                (name, row.id, row.example, row.vector, change.position)
-                for row, change in zip(rows, changes, strict=True)
-            ],
-        )
+        try:
+            self._conn.executemany(
+                "INSERT INTO examples (set_name, id, example, vector, added_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (name, row.id, row.example, row.vector, change.position)
+                    for row, change in zip(rows, changes, strict=True)
+                ],
+            )
+        except sqlite3.IntegrityError:
+            raise DuplicateExampleError("an example id is already in the store") from None
         self._append(changes)
 
     def delete(self, ids: Sequence[str], changes: Sequence[ChangeRecord]) -> None:
+        check_continues(self.head()[0], changes, len(ids))
         self.wrote = self.deleted = True
-        self._conn.executemany(
+        cur = self._conn.executemany(
             "DELETE FROM examples WHERE set_name = ? AND id = ?",
             [(self._backend.name, example_id) for example_id in ids],
         )
+        if cur.rowcount != len(ids) or len(set(ids)) != len(ids):
+            raise UnknownExampleError("an id to delete is not in the store")
         self._append(changes)
 
     def _append(self, changes: Sequence[ChangeRecord]) -> None:
         name = self._backend.name
-        chain = self._conn.execute(
+        previous = self._conn.execute(
             "SELECT head_chain FROM sets WHERE name = ?", (name,)
         ).fetchone()[0]
-        rows = []
-        for change in changes:
-            chain = _chain(chain, change)
-            rows.append(
-                (
-                    name,
-                    change.position,
-                    change.op,
-                    change.id_key,
-                    change.digest_after,
-                    change.time,
-                    int(change.refit),
-                    change.reason,
-                    change.iteration,
-                    change.seconds,
-                    chain,
-                )
-            )
+        rows, chain = chained_rows(name, previous, changes)
         self._conn.executemany(
-            f"INSERT INTO changes (set_name, {_CHANGE_COLUMNS}, chain) "
+            f"INSERT INTO changes (set_name, {CHANGE_COLUMNS}, chain) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
+            [(*r[:6], int(r[6]), *r[7:]) for r in rows],
         )
         if changes:
             last = changes[-1]
@@ -532,6 +513,7 @@ class SqliteBackend:
         txn: _Txn | None = None
         try:
             with self._transaction() as conn:
+                self._head(conn)  # a missing set is refused
                 txn = _Txn(self, conn)
                 yield txn
             committed = True
@@ -544,10 +526,32 @@ class SqliteBackend:
                 elif committed:
                     self._checkpoint()  # one try: keeps the WAL empty between writes
 
+    def erasure_status(self) -> ErasureStatus:
+        """Returns:
+        Pending if the last erasure checkpoint could not complete (readers held the WAL)."""
+        self._connection()  # closed or forked: refused
+        if not self._pending:
+            return ErasureStatus(pending=False)
+        return ErasureStatus(pending=True, error="readers of the file held the write-ahead log")
+
     def erasure_pending(self) -> bool:
         """Returns:
-        True if the last erasure checkpoint could not complete (readers held the WAL)."""
-        return self._pending
+        `erasure_status().pending`."""
+        return self.erasure_status().pending
+
+    def complete_erasure(self, timeout: float = ERASURE_BOUND_S) -> bool:
+        """Retry the erasure checkpoint for up to `timeout` seconds.
+
+        Args:
+            timeout: Most seconds to spend.
+
+        Returns:
+            True if no erasure is pending afterwards.
+        """
+        self._connection()
+        if self._pending:
+            self._erase(timeout)
+        return not self._pending
 
     def close(self) -> None:
         """Close the connection; later calls raise StateFileError."""
@@ -603,7 +607,7 @@ class SqliteBackend:
     def _changes_after(self, conn: sqlite3.Connection, position: int) -> list[ChangeRecord]:
         try:
             raw = conn.execute(
-                f"SELECT {_CHANGE_COLUMNS}, chain FROM changes "
+                f"SELECT {CHANGE_COLUMNS}, chain FROM changes "
                 "WHERE set_name = ? AND position >= ? ORDER BY position",
                 (self.name, position),
             ).fetchall()
@@ -612,42 +616,10 @@ class SqliteBackend:
             ).fetchone()
         except sqlite3.Error as err:
             raise self._sqlite_error(self.path, "read", err) from None
-        records: list[ChangeRecord] = []
-        chain = ""
-        if raw and raw[0][0] == position:
-            chain = raw[0][-1]
-            raw = raw[1:]
-        elif position != 0:
-            raise StateFileError(f"{self.describe()}: change log damaged (position missing)")
-        expected = position
-        try:
-            for row in raw:
-                expected += 1
-                *fields, stored_chain = row
-                if fields[1] not in ("add", "delete") or fields[6] not in _REASONS:
-                    raise ValueError("unknown operation or reason")
-                record = ChangeRecord(
-                    position=int(fields[0]),
-                    op=fields[1],
-                    id_key=str(fields[2]),
-                    digest_after=str(fields[3]),
-                    time=float(fields[4]),
-                    refit=bool(fields[5]),
-                    reason=str(fields[6]),
-                    iteration=None if fields[7] is None else int(fields[7]),
-                    seconds=float(fields[8]),
-                )
-                chain = _chain(chain, record)
-                if record.position != expected or chain != stored_chain:
-                    raise ValueError(f"record {expected} fails the hash chain")
-                records.append(record)
-            if head is None or int(head[0]) != expected or head[1] != chain:
-                raise ValueError("the head does not match the last record")
-        except (TypeError, ValueError) as err:
-            raise StateFileError(f"{self.describe()}: change log damaged ({err})") from None
-        return records
+        return verified_changes(self.describe(), position, raw, head)
 
     def _rows_added_after(self, conn: sqlite3.Connection, position: int) -> list[ExampleRow]:
+        self._head(conn)  # a missing set is refused, not read as empty
         try:
             raw = conn.execute(
                 "SELECT id, example, vector FROM examples "
@@ -679,9 +651,9 @@ class SqliteBackend:
             conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         return not busy
 
-    def _erase(self) -> None:
-        """Retry the truncating checkpoint for up to ERASURE_BOUND_S seconds."""
-        deadline = time.monotonic() + ERASURE_BOUND_S
+    def _erase(self, bound: float = ERASURE_BOUND_S) -> None:
+        """Retry the truncating checkpoint for up to `bound` seconds."""
+        deadline = time.monotonic() + bound
         while True:
             if self._checkpoint():
                 self._pending = False
