@@ -31,6 +31,7 @@ from langchain_erase.llms import local_chat_model, local_llm
 from langchain_erase.receipts import DeletionReceipt
 from langchain_erase.retrievers import ERASERetriever
 from langchain_erase.selections import SelectedExample
+from langchain_erase.vectorstores import ERASEVectorStore
 
 _moved.install()
 
@@ -45,6 +46,7 @@ __all__ = [
     "ERASEError",
     "ERASEExampleSelector",
     "ERASERetriever",
+    "ERASEVectorStore",
     "EmbeddingError",
     "EmbeddingModelMismatchError",
     "ForkedProcessError",

@@ -10,6 +10,7 @@ EXPECTED = {
     "ERASEError",
     "ERASEExampleSelector",
     "ERASERetriever",
+    "ERASEVectorStore",
     "EmbeddingError",
     "EmbeddingModelMismatchError",
     "ForkedProcessError",

@@ -34,7 +34,7 @@ from sortedcontainers import SortedList
 from langchain_erase.core.hashing import mix64
 from langchain_erase.core.screen import Fp16Screen
 
-__all__ = ["CellIndex", "VectorBlock", "exact_dot", "similarity_slack"]
+__all__ = ["CellIndex", "VectorBlock", "exact_dot", "similarity_slack", "top_of"]
 
 #: Unit-roundoff of float32. A float32 dot product of two unit vectors of dimension D is
 #: within D * 2**-24 of the exact value in any summation order (Higham's bound, with
@@ -184,13 +184,45 @@ def best_of(
     blocks: list[VectorBlock], query32: npt.NDArray[np.float32], query64: npt.NDArray[np.float64]
 ) -> str:
     """The most similar member of several non-empty blocks (exact, ties by smallest id)."""
+    return top_of(blocks, query32, query64, 1)[0][0]
+
+
+def top_of(
+    blocks: list[VectorBlock],
+    query32: npt.NDArray[np.float32],
+    query64: npt.NDArray[np.float64],
+    k: int,
+) -> list[tuple[str, float]]:
+    """The `k` members of several blocks most similar to the query, best first.
+
+    Float32 scores only screen: every member within the slack of the k-th float32 score is
+    rescored with `exact_dot`, and the exact scores decide (ties by smallest id).
+
+    Args:
+        blocks: Blocks to search (empty ones are allowed).
+        query32: The query (float32 unit vector).
+        query64: The same query widened to float64.
+        k: How many members (fewer when the blocks hold fewer).
+
+    Returns:
+        (id, exact similarity) pairs in decreasing similarity, then increasing id.
+    """
+    blocks = [block for block in blocks if len(block)]
+    if k <= 0 or not blocks:
+        return []
     scores = [block.rows @ query32 for block in blocks]
-    top = max(float(s.max()) for s in scores) - similarity_slack(query32.shape[0])
+    every = np.concatenate(scores) if len(scores) > 1 else scores[0]
+    if k >= len(every):
+        threshold = -math.inf
+    else:
+        kth = float(np.partition(every, len(every) - k)[len(every) - k])
+        threshold = kth - similarity_slack(query32.shape[0])
     exact = []
     for block, block_scores in zip(blocks, scores, strict=True):
-        for r in np.flatnonzero(block_scores >= top).tolist():
+        for r in np.flatnonzero(block_scores >= threshold).tolist():
             exact.append((-exact_dot(block.matrix[r], query64), block.ids[r]))
-    return min(exact)[1]
+    exact.sort()
+    return [(example_id, -negated) for negated, example_id in exact[:k]]
 
 
 def _top_exact(
@@ -496,25 +528,43 @@ class CellIndex:
         Returns:
             The id of the best member.
         """
+        return self.top(query32, query64, 1)[0][0]
+
+    def top(
+        self, query32: npt.NDArray[np.float32], query64: npt.NDArray[np.float64], k: int
+    ) -> list[tuple[str, float]]:
+        """The `k` most similar members among the probed cells (all members below
+        `exact_below`): exact scores, best first, ties by smallest id.
+
+        Args:
+            query32: the query (float32 unit vector).
+            query64: the same query widened to float64.
+            k: how many members.
+
+        Returns:
+            (id, exact similarity) pairs, best first.
+        """
         if self._flat is not None:
-            return best_of([self._flat], query32, query64)
+            return top_of([self._flat], query32, query64, k)
         scores = self._centers.rows @ query32
         probed = _top_exact(scores, self.nprobe, self._centers, query64)
         centers = [self._centers.ids[c] for c in probed]
         if self._screen is None:
-            cells = [self._cells[center] for center in centers]
-            return best_of([cell for cell in cells if len(cell)], query32, query64)
+            return top_of([self._cells[center] for center in centers], query32, query64, k)
         lists, total = [], 0
         for center in centers:
             size = len(self._cells[center].ids)
             if size:
                 lists.append(self._slot[center])
                 total += size
-        pairs = self._screen.candidates(query32, lists, total)
-        return best_of(
+        if not total:
+            return []
+        pairs = self._screen.candidates(query32, lists, total, k)
+        return top_of(
             [VectorBlock.of(*self._screened(slot, rows)) for slot, rows in _by_slot(pairs)],
             query32,
             query64,
+            k,
         )
 
     def _screened(self, slot: int, rows: list[int]) -> tuple[list[str], npt.NDArray[np.float32]]:

@@ -26,7 +26,7 @@ from langchain_erase.core.buckets import BucketIndex
 from langchain_erase.core.buckets import SelectionMode as BucketMode
 from langchain_erase.core.cells import VectorBlock
 from langchain_erase.core.hashing import id_hash64, mix64
-from langchain_erase.core.neighbors import NeighborIndex
+from langchain_erase.core.neighbors import CellNeighbors, CellSearch, NeighborIndex
 from langchain_erase.core.projection import MAX_DIMENSION, FixedPointProjection
 from langchain_erase.core.qkmeans import (
     MAX_POINTS,
@@ -96,6 +96,7 @@ class ERASEIndex:
         fetch_k: int = DEFAULT_FETCH_K,
         lambda_mult: float = DEFAULT_LAMBDA_MULT,
         similar_screen: bool = True,
+        search: CellSearch | None = None,
     ) -> None:
         """Create an empty index.
 
@@ -110,6 +111,9 @@ class ERASEIndex:
             similar_screen: "similar": scan large buckets' cells through the float16 FAISS
                 screen (`core/screen.py`; 776 more bytes per example at D = 384, about half
                 the query time). It never changes an answer, so it is no part of the state.
+            search: "knn" and "mmr": search through keyed-sample cells from
+                `search.exact_below` members on (None: always an exact scan). The cells
+                hold the only copy of the vectors; their settings are part of the state.
         """
         self.params = params
         self.p = p
@@ -117,7 +121,10 @@ class ERASEIndex:
         self.fetch_k = fetch_k
         self.lambda_mult = lambda_mult
         self.similar_screen = similar_screen
+        self.search = search if selection in ("knn", "mmr") else None
         self._context = dict(context or {})
+        if self.search is not None:
+            self._context.update(search=self.search.identity())
         if selection == "mmr":  # part of the state's identity only where they act
             self._context.update(fetch_k=fetch_k, lambda_mult=lambda_mult)
         # knn and mmr keep the clustering (receipts, digest and verify are the same in
@@ -130,7 +137,7 @@ class ERASEIndex:
         self.revision = 0
         #: (revision, state digest) of the last digest computed: selections read it often.
         self._digest: tuple[int, str] | None = None
-        self._store: VectorBlock | None = None
+        self._store: VectorBlock | CellNeighbors | None = None
         self._buckets = BucketIndex(0, self._bucket_mode, 0)
         self.clear()
 
@@ -139,6 +146,8 @@ class ERASEIndex:
         """Empty every structure that holds examples (the state of a fresh index), zeroing
         the vectors it held."""
         self.revision += 1
+        if isinstance(self._store, CellNeighbors):
+            self._store.wipe()
         for block in self._vector_blocks():
             block.matrix[:] = 0.0
         self._projection: FixedPointProjection | None = None
@@ -154,7 +163,7 @@ class ERASEIndex:
         # The one copy of each vector: the `similar` buckets' blocks in that mode, else
         # this block (which `knn` and `mmr` search in place).
         self._store = None
-        self._neighbors: NeighborIndex | None = None
+        self._neighbors: NeighborIndex | CellNeighbors | None = None
 
     def __len__(self) -> int:
         return len(self._texts)
@@ -179,6 +188,12 @@ class ERASEIndex:
     def projection_matrix(self) -> npt.NDArray[np.float64] | None:
         """The float64 (D, p) projection matrix, or None while empty."""
         return None if self._projection is None else self._projection.matrix
+
+    @property
+    def neighbors(self) -> NeighborIndex | CellNeighbors | None:
+        """knn and mmr: the similarity index over every member (None while empty, and in
+        the bucket modes), for searches with per-query k, fetch_k and lambda_mult."""
+        return self._neighbors
 
     @property
     def iterations(self) -> int:
@@ -376,16 +391,15 @@ class ERASEIndex:
             self._projection = FixedPointProjection(
                 self.params.seed, dimension, self.p, matrix=projection
             )
+            if self._kmeans.p != self._projection.p:  # p > D clusters in D dimensions
+                self._kmeans = QuantizedKMeans(self.params, self._projection.p)
         coords = self._projection.project(unit_vectors)
         hashes = id_hash64(self.params.seed, ids)
         self._texts.update(zip(ids, texts, strict=True))
         self._tags.update(zip(ids, tags, strict=True))
         if self._bucket_mode != "similar":
-            if self._store is None:
-                self._store = VectorBlock(unit_vectors.shape[1])
-                if self.selection in ("knn", "mmr"):
-                    self._neighbors = NeighborIndex.over(self._store)
-            self._store.extend(ids, unit_vectors)
+            store = self._store or self._new_store(unit_vectors.shape[1])
+            store.extend(ids, unit_vectors)
         if batch is None:
             batch = len(ids) * _BATCH_SHARE >= len(self._texts)
         if batch:
@@ -480,6 +494,7 @@ class ERASEIndex:
             fetch_k=self.fetch_k,
             lambda_mult=self.lambda_mult,
             similar_screen=self.similar_screen,
+            search=self.search,
         )
         ids, texts, vectors = self.rows()
         if ids:
@@ -494,7 +509,6 @@ class ERASEIndex:
         """
         return self.refitted().state_digest() == self.state_digest()
 
-    # ----------------------------------------------------------- internals
     # ------------------------------------------------------------ inspection
     def screen_nbytes(self) -> int:
         """Returns:
@@ -515,10 +529,27 @@ class ERASEIndex:
             True if any per-example structure (texts, member tags) still holds it."""
         return example_id in self._texts or example_id in self._tags
 
+    # ----------------------------------------------------------- internals
+    def _new_store(self, dimension: int) -> VectorBlock | CellNeighbors:
+        """The one holder of the vectors outside `similar` mode (the search index in
+        knn and mmr)."""
+        if self.search is not None:
+            cells = CellNeighbors(dimension, self.search, self.params.seed)
+            self._store = self._neighbors = cells
+            return cells
+        block = self._store = VectorBlock(dimension)
+        if self.selection in ("knn", "mmr"):
+            self._neighbors = NeighborIndex.over(block)
+        return block
+
     def _vector_blocks(self) -> list[VectorBlock]:
-        """Every block holding vectors: one row per member, plus the `similar` cell centers
-        (a bounded sample, `cells` rows per large bucket)."""
-        return [self._store] if self._store is not None else self._buckets.vector_blocks()
+        """Every block holding vectors: one row per member, plus the cell centers of the
+        `similar` buckets or of the cell search (a bounded sample)."""
+        if isinstance(self._store, VectorBlock):
+            return [self._store]
+        if isinstance(self._store, CellNeighbors):
+            return self._store.blocks()
+        return self._buckets.vector_blocks()
 
     def _labelled_tag(self, example_id: str, label: int) -> npt.NDArray[np.uint64]:
         """The member's contribution to the membership digest (a sum mod 2**64 per lane)."""

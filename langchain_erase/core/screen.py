@@ -180,27 +180,33 @@ class Fp16Screen:
         ]
 
     def candidates(
-        self, query: npt.NDArray[np.float32], lists: list[int], total: int
+        self, query: npt.NDArray[np.float32], lists: list[int], total: int, k: int = 1
     ) -> list[tuple[int, int]]:
         """(list, row) of every code in `lists` whose screened score is within
-        2 * screen_slack of the best screened score.
+        2 * screen_slack of the k-th best screened score.
+
+        Every member of the exact top k is among them: if s is the k-th best exact score,
+        fewer than k members score above s + e screened, so the k-th best screened score is
+        at most s + e, and each exact top-k member screens at least s - e.
 
         Args:
             query: the float32 unit query (D,).
             lists: the list slots to scan (at least one non-empty).
             total: the number of codes in those lists.
+            k: how many best members the caller wants.
 
         Returns:
-            The (list, row) pairs; the exact best member's is among them.
+            The (list, row) pairs; the exact top k members' are among them.
         """
         self._index.nprobe = len(lists)
         assign = np.asarray(lists, dtype=np.int64)[None, :]
         zero = np.zeros((1, len(lists)), dtype=np.float32)
-        k = min(_FIRST_K, total)
+        k = max(1, min(k, total))
+        fetch = min(max(_FIRST_K, 2 * k), total)
         while True:
-            scores, labels = self._index.search_preassigned(query[None, :], k, assign, zero)
-            threshold = float(scores[0, 0]) - 2.0 * self._slack
-            if k == total or float(scores[0, k - 1]) < threshold:
+            scores, labels = self._index.search_preassigned(query[None, :], fetch, assign, zero)
+            threshold = float(scores[0, k - 1]) - 2.0 * self._slack
+            if fetch == total or float(scores[0, fetch - 1]) < threshold:
                 kept = labels[0][(labels[0] >= 0) & (scores[0] >= threshold)].tolist()
                 return [(label >> 32, label & 0xFFFFFFFF) for label in kept]
-            k = min(4 * k, total)
+            fetch = min(4 * fetch, total)
