@@ -39,7 +39,6 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
@@ -51,7 +50,7 @@ from langchain_erase.errors import StateFileError
 from langchain_erase.replication.changes import Addition, Deletion, apply_add, apply_delete
 from langchain_erase.replication.follower import FOLLOW_INTERVAL_S, Follower
 from langchain_erase.replication.replica import Replica
-from langchain_erase.storage.base import ChangeRecord, StorageBackend, id_key
+from langchain_erase.storage.base import ChangeRecord, ErasureStatus, StorageBackend, id_key
 
 __all__ = [
     "Addition",
@@ -70,19 +69,6 @@ logger = logging.getLogger("langchain_erase")
 Consistency = Literal["strong", "eventual"]
 #: Returns the embedding-model fingerprint (JSON-able), computed on first use.
 Fingerprint = Callable[[], dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class ErasureStatus:
-    """Whether the bytes of committed deletions are erased from the store's files.
-
-    Attributes:
-        complete: True if nothing is pending (always True without a store).
-        error: Why the status could not be read (the deletion stands), else None.
-    """
-
-    complete: bool
-    error: str | None = None
 
 
 class Writer:
@@ -252,7 +238,7 @@ class MemorySession(Session):
     def erasure(self) -> ErasureStatus:
         """Returns:
         Complete: memory holds nothing that outlives a deletion."""
-        return ErasureStatus(True)
+        return ErasureStatus(pending=False)
 
     def key_of(self, example_id: str) -> str:
         """Args:
@@ -365,11 +351,10 @@ class StoreSession(Session):
         Whether the backend's erasure step is complete; a failing status query
         (StoreUnavailableError, ...) is reported, never raised."""
         try:
-            status = self._replica.backend.erasure_status()
-            return ErasureStatus(not status.pending, status.error)
+            return self._replica.backend.erasure_status()
         except Exception as err:  # the deletion is committed: report, never raise
             logger.warning("%s: erasure status unknown: %s", self.describe(), err)
-            return ErasureStatus(False, f"{type(err).__name__}: {err}")
+            return ErasureStatus(pending=True, error=f"{type(err).__name__}: {err}")
 
     def key_of(self, example_id: str) -> str:
         """Args:

@@ -44,7 +44,7 @@ def receipts(done: Sequence[Deletion], erasure: ErasureStatus) -> list[DeletionR
             digest_before=d.digest_before,
             digest_after=d.digest_after,
             position=d.position,
-            erasure_complete=erasure.complete,
+            erasure_complete=not erasure.pending,
             erasure_error=erasure.error,
         )
         for d in done

@@ -26,7 +26,7 @@ from langchain_erase.replication import (
     Session,
     StoreSession,
 )
-from langchain_erase.storage.base import ErasureStatus, StoreHeader
+from langchain_erase.storage.base import StoreHeader
 from langchain_erase.storage.sqlite import SqliteBackend
 
 KEY = b"session-test-key"
@@ -90,7 +90,7 @@ def test_both_sessions_change_the_index_exactly_and_alike(session: Session, tmp_
         again = _store(tmp_path / "s.db")  # another reader of the same store agrees
         assert again.index.state_digest() == fresh.state_digest()
         again.close()
-    assert session.erasure() == ErasureStatus(True, None)
+    assert session.erasure() == ErasureStatus(pending=False)
 
 
 def test_writers_refuse_bad_ids_before_any_change(session: Session) -> None:
@@ -131,7 +131,7 @@ def test_a_failing_status_query_after_commit_is_reported_not_raised(tmp_path: Pa
     with session.write() as writer:
         writer.delete(ids[:1])
     status = session.erasure()
-    assert status.complete is False
+    assert status.pending is True
     assert status.error is not None and "StoreUnavailableError" in status.error
     session.close()
 
