@@ -26,6 +26,7 @@ import os
 import statistics
 import threading
 import time
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from bench_selector import LookupEmbeddings, percentile, timed
 from real_pool import load
 from threadpoolctl import threadpool_info
 
+import langchain_erase.core.buckets as buckets_module
 from langchain_erase import ERASEExampleSelector
 from langchain_erase.core import FixedPointProjection, QKMeansParams, QuantizedKMeans
 from langchain_erase.core.buckets import DEFAULT_CELLS, DEFAULT_EXACT_BELOW, BucketIndex
@@ -131,8 +133,7 @@ def run_similar(args: argparse.Namespace) -> dict[str, Any]:
     for nprobe in args.nprobe:
         picked = {}
         for screen, cells in built.items():
-            for bucket in cells._blocks:
-                bucket.nprobe = nprobe
+            cells.set_nprobe(nprobe)
             times, picked[screen] = select_times(cells)
             row["by_nprobe"].append(
                 {
@@ -219,8 +220,11 @@ def run_threads(args: argparse.Namespace) -> list[dict[str, Any]]:
     sel = selector(tiled(pool, n, args.noise, seed=5), ids, k=args.k, selection="similar")
     queries = [{"input": f"doc {i}"} for i in range(args.queries)]
     rows = []
+    limited = buckets_module.query_threads
     for limit in (1, None):
-        sel._buckets._query_threads = limit
+        # The selector limits BLAS to one thread per `similar` query (core/threads.py); the
+        # "process default" arm swaps that public helper for one that leaves the pools alone.
+        buckets_module.query_threads = limited if limit else (lambda _threads: nullcontext())
         for callers in (1, 4):
             times = concurrent_select_times(sel, queries, callers)
             row = {
@@ -233,6 +237,7 @@ def run_threads(args: argparse.Namespace) -> list[dict[str, Any]]:
             }
             print(json.dumps(row), flush=True)
             rows.append(row)
+    buckets_module.query_threads = limited
     return rows
 
 

@@ -90,6 +90,23 @@ class BucketIndex:
             else []
         )
 
+    def set_nprobe(self, nprobe: int) -> None:
+        """Scan `nprobe` cells per query and bucket from now on (`similar` mode's recall knob).
+
+        The cells themselves do not change, so answers stay a function of the member set,
+        the query and `nprobe`.
+
+        Args:
+            nprobe: cells scanned per query and bucket; 1 <= nprobe <= cells.
+
+        Raises:
+            ValueError: `nprobe` outside that range.
+        """
+        for block in self._blocks:
+            if not 1 <= nprobe <= block.n_cells:
+                raise ValueError(f"need 1 <= nprobe <= cells ({block.n_cells}), got {nprobe}")
+            block.nprobe = nprobe
+
     @classmethod
     def build(
         cls,

@@ -106,3 +106,26 @@ def test_removal_zeroes_the_vector_slot_and_random_rank_stays_in_range() -> None
 
 def test_slack_covers_float32_error() -> None:
     assert similarity_slack(384) == pytest.approx(2 * 385 * 2.0**-24)
+
+
+def test_set_nprobe_answers_as_a_build_with_that_nprobe() -> None:
+    ids, labels, distances, vectors = members(400, seed=3)
+
+    def built(nprobe: int, exact_below: int = 20) -> BucketIndex:
+        return BucketIndex.build(
+            3, "similar", DIM, ids, labels, distances, vectors,
+            cells=8, nprobe=nprobe, exact_below=exact_below,
+        )  # fmt: skip
+
+    queries = list(normalize_rows(np.random.default_rng(4).standard_normal((40, DIM))))
+    exact = [built(8, exact_below=10**6).pick(0, q) for q in queries]
+    tuned = built(1)
+    assert [tuned.pick(0, q) for q in queries] != exact  # one cell of eight misses some
+    for nprobe in (8, 2):
+        tuned.set_nprobe(nprobe)
+        assert [tuned.pick(0, q) for q in queries] == [built(nprobe).pick(0, q) for q in queries]
+    tuned.set_nprobe(8)  # every cell probed: the exact answer
+    assert [tuned.pick(0, q) for q in queries] == exact
+    for wrong in (0, 9):
+        with pytest.raises(ValueError, match="nprobe"):
+            tuned.set_nprobe(wrong)
