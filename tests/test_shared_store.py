@@ -165,7 +165,7 @@ def test_a_commit_between_the_catch_up_reads_is_not_an_inconsistency(tmp_path: P
     writer.add_examples([example(i) for i in ids], ids=ids)
     backend = reader.store
     assert backend is not None
-    read_changes = backend._changes_after  # type: ignore[attr-defined]
+    read_changes = backend._changes_in  # type: ignore[attr-defined]
     receipts = []
 
     def changes_then_a_commit_elsewhere(conn: Any, position: int) -> Any:
@@ -174,7 +174,7 @@ def test_a_commit_between_the_catch_up_reads_is_not_an_inconsistency(tmp_path: P
             receipts.append(writer.delete_example(ids[0]))
         return changes
 
-    backend._changes_after = changes_then_a_commit_elsewhere  # type: ignore[attr-defined]
+    backend._changes_in = changes_then_a_commit_elsewhere  # type: ignore[attr-defined]
     reader.select_examples({"input": "query"})
     assert receipts and reader.consistency_repairs == 0
     assert reader.ids == sorted(ids[1:]) and reader.verify()

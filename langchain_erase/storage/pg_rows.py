@@ -8,7 +8,6 @@ records and queues the erasure of their keys (`storage.pg_erasure`) in its trans
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,32 +16,17 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from langchain_erase.errors import (
-    DuplicateExampleError,
-    InvalidExampleError,
-    StateFileError,
-    UnknownExampleError,
-)
+from langchain_erase.errors import DuplicateExampleError, InvalidExampleError, StateFileError
 from langchain_erase.storage.base import ChangeRecord, ExampleRow, id_key
-from langchain_erase.storage.log import (
-    CHANGE_COLUMNS,
-    chained_rows,
-    check_continues,
-    verified_changes,
-)
+from langchain_erase.storage.dialect import Dialect
 from langchain_erase.storage.pg_schema import bucket_of, create_key_table, key_table, name_hash
 from langchain_erase.storage.sealing import RowSealer
+from langchain_erase.storage.txn import ChainedWriteTxn
 
-__all__ = ["PostgresWriteTxn", "SetReader", "canonical", "channel_name"]
+__all__ = ["PG_DIALECT", "PostgresWriteTxn", "SetReader", "channel_name"]
 
-
-def canonical(value: Any) -> str:
-    """Args:
-        value: A JSON-able value.
-
-    Returns:
-        Its canonical JSON text (sorted keys, compact)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+#: The shared statements in PostgreSQL's SQL.
+PG_DIALECT = Dialect.of("%s", "erase_sets", "erase_changes", "name")
 
 
 def channel_name(name: str) -> str:
@@ -100,15 +84,6 @@ class SetReader:
             )
         return (int(row[0]), str(row[1]), str(row[2]), int(row[3]))
 
-    def _changes_after(self, conn: psycopg.Connection[Any], position: int) -> list[ChangeRecord]:
-        raw = conn.execute(
-            f"SELECT {CHANGE_COLUMNS}, chain FROM erase_changes WHERE name = %s "
-            "AND position >= %s ORDER BY position",
-            (self.name, position),
-        ).fetchall()
-        head = self._head_row(conn)
-        return verified_changes(self._where, position, raw, (head[0], head[2]))
-
     def _set_buckets(self, conn: psycopg.Connection[Any]) -> int:
         """The set's number of key tables (raising StateFileError for a missing set)."""
         return int(self._head_row(conn)[3])
@@ -165,8 +140,14 @@ class SetReader:
             return {(str(r[0]), int(r[1])): bytes(r[2]) for r in cur.fetchall()}
 
 
-class PostgresWriteTxn(SetReader):
-    """One open write transaction holding the set's head row lock (see `WriteTxn`)."""
+class PostgresWriteTxn(ChainedWriteTxn, SetReader):
+    """One open write transaction holding the set's head row lock (see `WriteTxn`): rows are
+    sealed under per-row keys, and a deletion queues the erasure of its keys.
+
+    Attributes:
+        created_buckets: Key tables this transaction created.
+        inserted_buckets: Key tables this transaction inserted key rows into.
+    """
 
     def __init__(
         self,
@@ -174,82 +155,28 @@ class PostgresWriteTxn(SetReader):
         reader: SetReader,
         known_buckets: set[int],
     ) -> None:
-        super().__init__(reader.name, reader._log_key, reader._where)
-        self._conn = conn
+        """Args:
+        conn: A connection inside an open transaction.
+        reader: The backend (name, log key, description).
+        known_buckets: Key tables known to exist."""
+        SetReader.__init__(self, reader.name, reader._log_key, reader._where)
         position, digest, chain, buckets = self._head_row(conn, lock=True)
-        self._head_now = (position, digest)
-        self._chain = chain
+        ChainedWriteTxn.__init__(
+            self, conn, reader.name, reader._where, PG_DIALECT, (position, digest, chain)
+        )
         self._buckets: int = int(buckets)
         self._known = known_buckets
         self.created_buckets: set[int] = set()
         self.inserted_buckets: set[int] = set()
-        self.deleted = False
-        self.last_change: ChangeRecord | None = None
-
-    def head(self) -> tuple[int, str]:
-        """Returns:
-        (head position, head digest) including this transaction's own writes."""
-        return self._head_now
 
     def _set_buckets(self, conn: psycopg.Connection[Any]) -> int:
         return self._buckets  # read with the head row lock
-
-    def changes_after(self, position: int) -> list[ChangeRecord]:
-        """`LogReader.changes_after` (same argument and result)."""
-        return verified_changes(
-            self._where,
-            position,
-            self._conn.execute(
-                f"SELECT {CHANGE_COLUMNS}, chain FROM erase_changes WHERE name = %s "
-                "AND position >= %s ORDER BY position",
-                (self.name, position),
-            ).fetchall(),
-            (self._head_now[0], self._chain),
-        )
 
     def rows_added_after(self, position: int) -> list[ExampleRow]:
         """`LogReader.rows_added_after` (same argument and result)."""
         return self._rows_added_after(self._conn, position)
 
-    def log_after(self, position: int) -> tuple[list[ChangeRecord], list[ExampleRow]]:
-        """`LogReader.log_after` (same argument and result): inside this transaction."""
-        return self.changes_after(position), self.rows_added_after(position)
-
-    def set_static(
-        self, dimension: int, projection: bytes, fingerprint: dict[str, Any] | None
-    ) -> None:
-        """`WriteTxn.set_static` (same arguments): the fingerprint column keeps its value
-        where `fingerprint` is None."""
-        self._conn.execute(
-            "UPDATE erase_sets SET dimension = %s, projection = %s, "
-            "fingerprint = COALESCE(%s, fingerprint) WHERE name = %s",
-            (
-                dimension,
-                projection,
-                None if fingerprint is None else canonical(fingerprint),
-                self.name,
-            ),
-        )
-
-    def clear_static(self) -> None:
-        """Forget dimension, projection and fingerprint (the set became empty)."""
-        self._conn.execute(
-            "UPDATE erase_sets SET dimension = NULL, projection = NULL, fingerprint = NULL "
-            "WHERE name = %s",
-            (self.name,),
-        )
-
-    def insert(self, rows: Sequence[ExampleRow], changes: Sequence[ChangeRecord]) -> None:
-        """Seal and insert rows, their key rows and their add records.
-
-        Args:
-            rows: New rows.
-            changes: Their add records, continuing the log head without gaps.
-
-        Raises:
-            DuplicateExampleError: An id is present already (the message does not name it).
-        """
-        check_continues(self._head_now[0], changes, len(rows))
+    def _insert_rows(self, rows: Sequence[ExampleRow], changes: Sequence[ChangeRecord]) -> None:
         sealed: list[tuple[str, int, bytes]] = []
         keys: dict[int, list[tuple[str, int, bytes]]] = {}
         for row, change in zip(rows, changes, strict=True):
@@ -275,28 +202,17 @@ class PostgresWriteTxn(SetReader):
                     ),
                     pairs,
                 )
-        self._append(changes)
 
-    def delete(self, ids: Sequence[str], changes: Sequence[ChangeRecord]) -> None:
-        """Delete present rows, append their delete records and queue their erasure.
-
-        Args:
-            ids: Ids of present rows.
-            changes: One delete record per id, continuing the log head without gaps.
-
-        Raises:
-            UnknownExampleError: An id is not present (nothing is deleted; the message
-                does not name it).
-        """
-        check_continues(self._head_now[0], changes, len(ids))
+    def _delete_rows(self, ids: Sequence[str]) -> int:
+        """Delete the rows and queue the erasure of their keys (same transaction)."""
         with _content_errors():
             idhs = [self._id_hash(i) for i in ids]
         gone = self._conn.execute(
             "DELETE FROM erase_rows WHERE name = %s AND idh = ANY(%s) RETURNING idh, added_at",
             (self.name, idhs),
         ).fetchall()
-        if len(gone) != len(set(idhs)) or len(set(idhs)) != len(idhs):
-            raise UnknownExampleError("an id to delete is not in the store")
+        if len(gone) != len(ids):
+            return len(gone)
         self._conn.execute(
             "INSERT INTO erase_erasures (name, bucket, idh, added_at, xid, queued_at) "
             "SELECT %s, b, h, a, pg_current_xact_id(), %s "
@@ -309,28 +225,15 @@ class PostgresWriteTxn(SetReader):
                 [int(a) for _, a in gone],
             ),
         )
-        self.deleted = True
-        self._append(changes)
+        return len(gone)
 
-    def _append(self, changes: Sequence[ChangeRecord]) -> None:
-        rows, self._chain = chained_rows(self.name, self._chain, changes)
+    def _execute_many(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
         with self._conn.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO erase_changes (name, {CHANGE_COLUMNS}, chain) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                rows,
-            )
-        if changes:
-            self.last_change = changes[-1]
-            self._head_now = (changes[-1].position, changes[-1].digest_after)
+            cur.executemany(statement, rows)
 
     def finish(self) -> None:
         """Move the head and announce the commit on the set's channel."""
-        self._conn.execute(
-            "UPDATE erase_sets SET head_position = %s, head_digest = %s, head_chain = %s "
-            "WHERE name = %s",
-            (self._head_now[0], self._head_now[1], self._chain, self.name),
-        )
+        super().finish()
         self._conn.execute(
             "SELECT pg_notify(%s, %s)", (channel_name(self.name), str(self._head_now[0]))
         )

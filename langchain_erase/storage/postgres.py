@@ -27,7 +27,8 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from langchain_erase.errors import ForkedProcessError, StateFileError, StoreUnavailableError
-from langchain_erase.storage.base import ChangeRecord, ErasureStatus, ExampleRow, StoreHeader
+from langchain_erase.storage.backend import BackendBase
+from langchain_erase.storage.base import ErasureStatus, ExampleRow, StoreHeader
 from langchain_erase.storage.pg_connect import (
     CONNECT_TIMEOUT_S,
     describe_url,
@@ -36,7 +37,7 @@ from langchain_erase.storage.pg_connect import (
     unavailable,
 )
 from langchain_erase.storage.pg_erasure import Eraser
-from langchain_erase.storage.pg_rows import PostgresWriteTxn, SetReader, canonical, channel_name
+from langchain_erase.storage.pg_rows import PG_DIALECT, PostgresWriteTxn, SetReader, channel_name
 from langchain_erase.storage.pg_schema import (
     KEY_BUCKETS,
     SCHEMA_LOCK,
@@ -44,6 +45,7 @@ from langchain_erase.storage.pg_schema import (
     foreign_schema_error,
     migrate,
 )
+from langchain_erase.storage.txn import canonical
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -59,7 +61,7 @@ T = TypeVar("T")
 _READ_ONLY = "25006"
 
 
-class PostgresBackend(SetReader):
+class PostgresBackend(SetReader, BackendBase):
     """A `StorageBackend` on a PostgreSQL database (one example set of it).
 
     Every call checks that it runs in the process that opened the backend (a forked child
@@ -67,6 +69,8 @@ class PostgresBackend(SetReader):
     (a direct connection probes the server before a new pool is opened); read-only calls
     are retried once on a fresh connection first (a server restart is transparent).
     """
+
+    dialect = PG_DIALECT
 
     def __init__(
         self, url: str, name: str, log_key: bytes, *, pool_size: int = 4, timeout: float = 10.0
@@ -194,11 +198,11 @@ class PostgresBackend(SetReader):
                 f"(SQLSTATE {exc.sqlstate})"
             ) from None
 
-    def _read(
-        self, what: str, fn: Callable[[psycopg.Connection[Any]], T], *, snapshot: bool = True
+    def _read_in(
+        self, what: str, fn: Callable[[psycopg.Connection[Any]], T], *, consistent: bool = True
     ) -> T:
         """Run `fn` (retried once after a lost connection): in one repeatable-read, read-only
-        transaction, or with `snapshot=False` (one statement) without a transaction."""
+        transaction, or with `consistent=False` (one statement) without a transaction."""
         self._check()
         for attempt in range(2):
             pool = self._pool
@@ -206,7 +210,7 @@ class PostgresBackend(SetReader):
                 with self._errors(what):
                     try:
                         with self._connection() as (pool, conn):
-                            if not snapshot:
+                            if not consistent:
                                 return fn(conn)
                             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                             try:
@@ -258,7 +262,7 @@ class PostgresBackend(SetReader):
             except ValueError as exc:
                 raise StateFileError(f"{self.describe()}: damaged header ({exc})") from None
 
-        return self._read("read_header", query, snapshot=False)
+        return self._read_in("read_header", query, consistent=False)
 
     def create(self, header: StoreHeader) -> StoreHeader:
         """Create the set if absent; race-safe.
@@ -297,13 +301,12 @@ class PostgresBackend(SetReader):
             raise StateFileError(f"{self.describe()}: the set vanished after creation")
         return stored
 
-    def head(self) -> tuple[int, str]:
-        """Returns:
-        (committed head position, digest at head). One primary-key lookup.
+    def _head_in(self, conn: psycopg.Connection[Any]) -> tuple[int, str, str]:
+        position, digest, chain, _ = self._head_row(conn)
+        return position, digest, chain
 
-        Raises:
-            StateFileError: The set does not exist."""
-        return self._read("head", lambda conn: self._head_row(conn)[:2], snapshot=False)
+    def _rows_added_in(self, conn: psycopg.Connection[Any], position: int) -> list[ExampleRow]:
+        return self._rows_added_after(conn, position)
 
     def changed(self) -> bool:
         """Returns:
@@ -311,35 +314,6 @@ class PostgresBackend(SetReader):
         strong read asks `head()`."""
         self._check()
         return True
-
-    def changes_after(self, position: int) -> list[ChangeRecord]:
-        """`LogReader.changes_after` (same argument and result; the hash chain is checked)."""
-        return self._read("changes_after", lambda conn: self._changes_after(conn, position))
-
-    def rows_added_after(self, position: int) -> list[ExampleRow]:
-        """`LogReader.rows_added_after` (same argument and result)."""
-        return self._read("rows_added_after", lambda conn: self._rows_added_after(conn, position))
-
-    def log_after(self, position: int) -> tuple[list[ChangeRecord], list[ExampleRow]]:
-        """`LogReader.log_after`: both reads in one repeatable-read transaction."""
-        return self._read(
-            "log_after",
-            lambda conn: (
-                self._changes_after(conn, position),
-                self._rows_added_after(conn, position),
-            ),
-        )
-
-    def snapshot(self) -> tuple[list[ExampleRow], int, str]:
-        """Returns:
-        All rows ordered by id, head position and head digest from one repeatable-read
-        transaction."""
-
-        def query(conn: psycopg.Connection[Any]) -> tuple[list[ExampleRow], int, str]:
-            position, digest = self._head_row(conn)[:2]
-            return self._rows_added_after(conn, -1), position, digest
-
-        return self._read("snapshot", query)
 
     @contextmanager
     def write(self) -> Iterator[PostgresWriteTxn]:
@@ -394,7 +368,7 @@ class PostgresBackend(SetReader):
         if last is None:
             return False
         try:
-            found = self._read("write", lambda conn: self._changes_after(conn, last.position - 1))
+            found = self._read_in("write", lambda conn: self._changes_in(conn, last.position - 1))
         except StoreUnavailableError:
             return None
         return bool(found) and found[0] == last
@@ -433,15 +407,10 @@ class PostgresBackend(SetReader):
         the reason the last attempt failed. Never raises for an unreachable server
         (pending, with the reason)."""
         try:
-            pending = self._read("erasure_status", self._eraser.pending, snapshot=False)
+            pending = self._read_in("erasure_status", self._eraser.pending, consistent=False)
         except StoreUnavailableError as exc:
             return ErasureStatus(pending=True, error=str(exc))
         return ErasureStatus(pending=pending, error=self._eraser.error if pending else None)
-
-    def erasure_pending(self) -> bool:
-        """Returns:
-        `erasure_status().pending` (True if the server cannot be asked)."""
-        return self.erasure_status().pending
 
     @property
     def erasure_rewrites(self) -> int:

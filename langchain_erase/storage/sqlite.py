@@ -27,9 +27,9 @@ import os
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_erase.errors import (
     DuplicateExampleError,
@@ -39,15 +39,11 @@ from langchain_erase.errors import (
     StateFileError,
     StoreLockedError,
     StoreUnavailableError,
-    UnknownExampleError,
 )
+from langchain_erase.storage.backend import BackendBase
 from langchain_erase.storage.base import ChangeRecord, ErasureStatus, ExampleRow, StoreHeader
-from langchain_erase.storage.log import (
-    CHANGE_COLUMNS,
-    chained_rows,
-    check_continues,
-    verified_changes,
-)
+from langchain_erase.storage.dialect import Dialect
+from langchain_erase.storage.txn import ChainedWriteTxn
 
 __all__ = [
     "APPLICATION_ID",
@@ -59,6 +55,8 @@ __all__ = [
     "check_store_path",
     "open_sqlite_backend",
 ]
+
+T = TypeVar("T")
 
 STORE_FORMAT = "langchain-erase-store"
 STORE_VERSION = 2
@@ -168,99 +166,51 @@ def _read_or_create_key(db_path: Path) -> bytes:
     return key
 
 
-class _Txn:
-    """The `WriteTxn` of one SQLite write transaction."""
+#: The shared statements in SQLite's SQL.
+SQLITE_DIALECT = Dialect.of("?", "sets", "changes", "set_name")
+
+
+class _Txn(ChainedWriteTxn):
+    """The `WriteTxn` of one SQLite write transaction (plain rows; `secure_delete` and the
+    checkpoint after COMMIT erase)."""
 
     def __init__(self, backend: SqliteBackend, conn: sqlite3.Connection) -> None:
+        super().__init__(
+            conn, backend.name, backend.describe(), SQLITE_DIALECT, backend._head_in(conn)
+        )
         self._backend = backend
-        self._conn = conn
-        self.wrote = False
-        self.deleted = False
-
-    def head(self) -> tuple[int, str]:
-        return self._backend._head(self._conn)
-
-    def changes_after(self, position: int) -> list[ChangeRecord]:
-        return self._backend._changes_after(self._conn, position)
 
     def rows_added_after(self, position: int) -> list[ExampleRow]:
-        return self._backend._rows_added_after(self._conn, position)
+        return self._backend._rows_added_in(self._conn, position)
 
-    def log_after(self, position: int) -> tuple[list[ChangeRecord], list[ExampleRow]]:
-        return self.changes_after(position), self.rows_added_after(position)
-
-    def set_static(
-        self, dimension: int, projection: bytes, fingerprint: dict[str, Any] | None
-    ) -> None:
-        self.wrote = True
-        self._conn.execute(
-            "UPDATE sets SET dimension = ?, projection = ?, "
-            "fingerprint = coalesce(?, fingerprint) WHERE name = ?",
-            (
-                dimension,
-                projection,
-                None if fingerprint is None else json.dumps(fingerprint),
-                self._backend.name,
-            ),
-        )
-
-    def clear_static(self) -> None:
-        self.wrote = True
-        self._conn.execute(
-            "UPDATE sets SET dimension = NULL, projection = NULL, fingerprint = NULL "
-            "WHERE name = ?",
-            (self._backend.name,),
-        )
-
-    def insert(self, rows: Sequence[ExampleRow], changes: Sequence[ChangeRecord]) -> None:
-        check_continues(self.head()[0], changes, len(rows))
-        self.wrote = True
-        name = self._backend.name
+    def _insert_rows(self, rows: Sequence[ExampleRow], changes: Sequence[ChangeRecord]) -> None:
         try:
             self._conn.executemany(
                 "INSERT INTO examples (set_name, id, example, vector, added_at) "
                 "VALUES (?, ?, ?, ?, ?)",
                 [
-                    (name, row.id, row.example, row.vector, change.position)
+                    (self.name, row.id, row.example, row.vector, change.position)
                     for row, change in zip(rows, changes, strict=True)
                 ],
             )
         except sqlite3.IntegrityError:
             raise DuplicateExampleError("an example id is already in the store") from None
-        self._append(changes)
 
-    def delete(self, ids: Sequence[str], changes: Sequence[ChangeRecord]) -> None:
-        check_continues(self.head()[0], changes, len(ids))
-        self.wrote = self.deleted = True
+    def _delete_rows(self, ids: Sequence[str]) -> int:
         cur = self._conn.executemany(
             "DELETE FROM examples WHERE set_name = ? AND id = ?",
-            [(self._backend.name, example_id) for example_id in ids],
+            [(self.name, example_id) for example_id in ids],
         )
-        if cur.rowcount != len(ids) or len(set(ids)) != len(ids):
-            raise UnknownExampleError("an id to delete is not in the store")
-        self._append(changes)
+        return int(cur.rowcount)
 
-    def _append(self, changes: Sequence[ChangeRecord]) -> None:
-        name = self._backend.name
-        previous = self._conn.execute(
-            "SELECT head_chain FROM sets WHERE name = ?", (name,)
-        ).fetchone()[0]
-        rows, chain = chained_rows(name, previous, changes)
-        self._conn.executemany(
-            f"INSERT INTO changes (set_name, {CHANGE_COLUMNS}, chain) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(*r[:6], int(r[6]), *r[7:]) for r in rows],
-        )
-        if changes:
-            last = changes[-1]
-            self._conn.execute(
-                "UPDATE sets SET head_position = ?, head_digest = ?, head_chain = ? WHERE name = ?",
-                (last.position, last.digest_after, chain, name),
-            )
+    def _execute_many(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        self._conn.executemany(statement, rows)
 
 
-class SqliteBackend:
+class SqliteBackend(BackendBase):
     """One example set (`name`) in a SQLite file. Not thread-safe: callers serialize."""
+
+    dialect = SQLITE_DIALECT
 
     def __init__(self, path: Path, name: str, conn: sqlite3.Connection) -> None:
         self.path = path
@@ -445,11 +395,6 @@ class SqliteBackend:
             raise StateFileError(f"{self.describe()}: the set vanished after its creation")
         return stored
 
-    def head(self) -> tuple[int, str]:
-        """Returns:
-        (committed head position, digest at head); (0, "") for an empty log."""
-        return self._head(self._connection())
-
     def changed(self) -> bool:
         """Returns:
         True if another connection may have committed since the last call
@@ -458,49 +403,6 @@ class SqliteBackend:
         changed = version != self._data_version
         self._data_version = version
         return changed
-
-    def changes_after(self, position: int) -> list[ChangeRecord]:
-        """Args:
-            position: Last applied position.
-
-        Returns:
-            Later change records, oldest first (the hash chain is checked)."""
-        return self._changes_after(self._connection(), position)
-
-    def rows_added_after(self, position: int) -> list[ExampleRow]:
-        """Args:
-            position: Last applied position.
-
-        Returns:
-            Present rows added after `position`, ordered by id."""
-        return self._rows_added_after(self._connection(), position)
-
-    def log_after(self, position: int) -> tuple[list[ChangeRecord], list[ExampleRow]]:
-        """`LogReader.log_after`: both reads in one read transaction."""
-        conn = self._connection()
-        try:
-            conn.execute("BEGIN")
-            try:
-                return self._changes_after(conn, position), self._rows_added_after(conn, position)
-            finally:
-                conn.execute("COMMIT")
-        except sqlite3.Error as err:
-            raise self._sqlite_error(self.path, "read", err) from None
-
-    def snapshot(self) -> tuple[list[ExampleRow], int, str]:
-        """Returns:
-        All rows ordered by id, head position and digest, from one read transaction."""
-        conn = self._connection()
-        try:
-            conn.execute("BEGIN")
-            try:
-                rows = self._rows_added_after(conn, -1)
-                position, digest = self._head(conn)
-            finally:
-                conn.execute("COMMIT")
-        except sqlite3.Error as err:
-            raise self._sqlite_error(self.path, "read", err) from None
-        return rows, position, digest
 
     @contextlib.contextmanager
     def write(self) -> Iterator[_Txn]:
@@ -513,9 +415,9 @@ class SqliteBackend:
         txn: _Txn | None = None
         try:
             with self._transaction() as conn:
-                self._head(conn)  # a missing set is refused
-                txn = _Txn(self, conn)
+                txn = _Txn(self, conn)  # a missing set is refused
                 yield txn
+                txn.finish()
             committed = True
         finally:
             if txn is not None and txn.wrote and (txn.deleted or not committed):
@@ -533,11 +435,6 @@ class SqliteBackend:
         if not self._pending:
             return ErasureStatus(pending=False)
         return ErasureStatus(pending=True, error="readers of the file held the write-ahead log")
-
-    def erasure_pending(self) -> bool:
-        """Returns:
-        `erasure_status().pending`."""
-        return self.erasure_status().pending
 
     def complete_erasure(self, timeout: float = ERASURE_BOUND_S) -> bool:
         """Retry the erasure checkpoint for up to `timeout` seconds.
@@ -591,35 +488,37 @@ class SqliteBackend:
         except sqlite3.Error as err:
             raise self._sqlite_error(self.path, "write", err) from err
 
-    def _head(self, conn: sqlite3.Connection) -> tuple[int, str]:
+    def _read_in(
+        self, what: str, fn: Callable[[sqlite3.Connection], T], *, consistent: bool = True
+    ) -> T:
+        conn = self._connection()
+        try:
+            if not consistent:
+                return fn(conn)
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            raise self._sqlite_error(self.path, "read", err) from None
+
+    def _head_in(self, conn: sqlite3.Connection) -> tuple[int, str, str]:
         try:
             row = conn.execute(
-                "SELECT head_position, head_digest FROM sets WHERE name = ?", (self.name,)
+                "SELECT head_position, head_digest, head_chain FROM sets WHERE name = ?",
+                (self.name,),
             ).fetchone()
         except sqlite3.Error as err:
             raise self._sqlite_error(self.path, "read", err) from None
         if row is None:
             raise StateFileError(f"{self.describe()} does not exist (was it dropped?)")
-        if not isinstance(row[0], int) or not isinstance(row[1], str):
+        if not (isinstance(row[0], int) and isinstance(row[1], str) and isinstance(row[2], str)):
             raise StateFileError(f"{self.describe()} has a damaged log head")
-        return int(row[0]), str(row[1])
+        return int(row[0]), str(row[1]), str(row[2])
 
-    def _changes_after(self, conn: sqlite3.Connection, position: int) -> list[ChangeRecord]:
-        try:
-            raw = conn.execute(
-                f"SELECT {CHANGE_COLUMNS}, chain FROM changes "
-                "WHERE set_name = ? AND position >= ? ORDER BY position",
-                (self.name, position),
-            ).fetchall()
-            head = conn.execute(
-                "SELECT head_position, head_chain FROM sets WHERE name = ?", (self.name,)
-            ).fetchone()
-        except sqlite3.Error as err:
-            raise self._sqlite_error(self.path, "read", err) from None
-        return verified_changes(self.describe(), position, raw, head)
-
-    def _rows_added_after(self, conn: sqlite3.Connection, position: int) -> list[ExampleRow]:
-        self._head(conn)  # a missing set is refused, not read as empty
+    def _rows_added_in(self, conn: sqlite3.Connection, position: int) -> list[ExampleRow]:
+        self._head_in(conn)  # a missing set is refused, not read as empty
         try:
             raw = conn.execute(
                 "SELECT id, example, vector FROM examples "
