@@ -1,5 +1,5 @@
-"""langchain-tests' standard unit suite on what ``local_chat_model`` returns, and the same
-metadata checks for ``local_llm``.
+"""langchain-tests' standard unit and integration suites on what ``local_chat_model``
+returns, and the same metadata checks for ``local_llm``.
 
 The suite builds the class from keyword arguments, so it is given the class and the exact
 parameters the helper passes (``llms._wrapper_params``); the first test pins that the helper
@@ -7,12 +7,10 @@ returns that class. It needs a real GGUF (the model loads on construction), henc
 
 Cases the suite skips or turns off, and why:
 
-* ``has_tool_calling`` / ``has_structured_output`` are off: ``ChatLlamaCpp.bind_tools``
-  supports only a single forced tool (``tool_choice`` must name one; the suite binds several
-  with ``tool_choice="any"``), and its ``with_structured_output`` has no ``method``/``strict``
-  arguments. Neither is used by this plugin, whose models answer few-shot prompts.
-* ``test_serdes`` skips itself: ``ChatLlamaCpp`` is not LangChain-serializable (it holds a
-  loaded model).
+* Tool calling, tool choice, structured output, JSON mode and usage metadata are declared
+  supported (constrained decoding, see docs/models.md).
+* ``test_serdes`` skips itself: the model is not LangChain-serializable (it holds a loaded
+  model; it pickles by path and parameters instead).
 * ``test_init_from_env`` skips itself: a local model reads nothing from the environment.
 
 langchain-tests has no unit suite for completion LLMs (``langchain_tests.unit_tests`` covers
@@ -26,6 +24,7 @@ from typing import Any
 
 import pytest
 from langchain_core.language_models import BaseChatModel
+from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
 from langchain_erase import llms
@@ -34,6 +33,7 @@ from langchain_erase.models.local_models import PROVIDER, ChatLocalLlamaCpp, Loc
 pytestmark = pytest.mark.integration
 
 MODEL = "smollm2-135m"
+CHAT_MODEL = "gemma-3-270m"
 
 
 def _helper_params(**kwargs: Any) -> dict[str, Any]:
@@ -62,11 +62,95 @@ class TestChatLocalLlamaCppStandard(ChatModelUnitTests):
 
     @property
     def has_tool_calling(self) -> bool:
-        return False
+        return True
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return True
 
     @property
     def has_structured_output(self) -> bool:
-        return False
+        return True
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+    @property
+    def returns_usage_metadata(self) -> bool:
+        return True
+
+
+class TestChatLocalLlamaCppIntegration(ChatModelIntegrationTests):
+    """The integration suite on Gemma-3-270M. Skipped by the suite itself, each because the
+        model takes no such input: images (``test_image_inputs``, ``test_image_tool_message``),
+        audio (``test_audio_inputs``), PDF (``test_pdf_inputs``, ``test_pdf_tool_message``) and
+        Anthropic-format content blocks (``test_anthropic_inputs``). Three are strict xfails,
+    model-limited, each with its reason below."""
+
+    @property
+    def chat_model_class(self) -> type[BaseChatModel]:
+        return ChatLocalLlamaCpp
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        chat_format = {"model_kwargs": {"chat_format": llms._CHAT_FORMATS[CHAT_MODEL]}}
+        params = llms._wrapper_params(CHAT_MODEL, 2048, 2, 0, 0.0, 128, chat_format)
+        return {k: v for k, v in params.items() if k not in ("temperature", "stop")}
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return True
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return True
+
+    @property
+    def has_structured_output(self) -> bool:
+        return True
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+    @property
+    def returns_usage_metadata(self) -> bool:
+        return True
+
+    # Model-limited on Gemma-3-270M (a base model, not instruction-tuned), strict: each fails
+    # today and must be turned back on the day it passes. Issue #20 stays open for them.
+    @pytest.mark.xfail(
+        strict=True,
+        reason="tool_choice='auto': the model answers the weather question in text instead "
+        "of deciding to call the bound tool (forced choices pass: test_tool_calling)",
+    )
+    def test_agent_loop(self, model: BaseChatModel) -> None:
+        super().test_agent_loop(model)
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="JSON mode (any object): the model keeps writing inside the object until "
+        "max_tokens, so OutputTruncatedError is raised (json_schema mode passes)",
+    )
+    def test_json_mode(self, model: BaseChatModel) -> None:
+        super().test_json_mode(model)
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="the forced call is valid JSON of the schema, but the model does not copy "
+        "the Chinese company name into customer_name",
+    )
+    def test_unicode_tool_call_integration(
+        self,
+        model: BaseChatModel,
+        *,
+        tool_choice: str | None = None,
+        force_tool_call: bool = True,
+    ) -> None:
+        super().test_unicode_tool_call_integration(
+            model, tool_choice=tool_choice, force_tool_call=force_tool_call
+        )
 
 
 STANDARD_PARAMS = {"temperature": 0, "max_tokens": 100, "timeout": 60, "stop": [], "max_retries": 2}

@@ -14,11 +14,14 @@ __all__ = [
     "InvalidParameterError",
     "ModelConversionError",
     "ModelNotFoundError",
+    "OutputTruncatedError",
+    "PromptTooLongError",
     "StaleSnapshotError",
     "StateFileError",
     "StoreLockedError",
     "StoreUnavailableError",
     "UnknownExampleError",
+    "UnsupportedContentError",
 ]
 
 
@@ -92,3 +95,17 @@ class ForkedProcessError(ERASEError, RuntimeError):
 class StaleSnapshotError(StateFileError):
     """A snapshot of a store-backed selector is older than the store's change log (loading
     it would bring back examples deleted since), or cannot be checked against its store."""
+
+
+class PromptTooLongError(ERASEError, ValueError):
+    """A local model's prompt does not fit its context window (``n_ctx``) with room for one
+    generated token; nothing was generated. Shorten the prompt or raise ``n_ctx``."""
+
+
+class OutputTruncatedError(ERASEError, ValueError):
+    """Constrained output (a tool call or structured output) reached ``max_tokens`` before its
+    JSON was complete: it is not returned half-made. Raise ``max_tokens``."""
+
+
+class UnsupportedContentError(ERASEError, ValueError):
+    """A message holds content a local text model cannot take (an image, audio or a file)."""

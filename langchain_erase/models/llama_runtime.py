@@ -1,0 +1,196 @@
+"""What both local LangChain models need from llama-cpp-python: loading a context quietly,
+rendering a conversation into the model's turn format, counting tokens, and decoding.
+
+Quiet by default: llama.cpp writes its log (model loading, ``llama_kv_cache_iswa: using
+full-size SWA cache``, ...) through one process-wide callback. The first model loaded here
+installs a callback that sends every line to the Python logger ``langchain_erase.llama_cpp``
+(llama.cpp's level mapped to DEBUG, INFO, WARNING or ERROR) and prints nothing: configure
+logging (e.g. ``logging.basicConfig()``) to see them. ``verbose=True`` still asks
+llama-cpp-python for its own timing prints.
+
+Turn formats: a GGUF's own chat template (Jinja, ``tokenizer.chat_template``) is rendered as
+is; Gemma's GGUF has none and its format takes no system turn, so for ``chat_format="gemma"``
+the system text opens the first user turn. The leading BOS text a template writes is
+dropped, because tokenization adds BOS itself (one BOS, never two).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import llama_cpp
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+from langchain_erase.errors import PromptTooLongError
+
+__all__ = [
+    "Prompt",
+    "Turn",
+    "TurnFormat",
+    "count_tokens",
+    "load_context",
+    "quiet_llama_log",
+    "stream_text",
+]
+
+LOGGER = logging.getLogger("langchain_erase.llama_cpp")
+LOGGER.addHandler(logging.NullHandler())  # never Python's last-resort print to stderr
+# ggml_log_level: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5 (continues the last line)
+_LEVELS = {0: logging.INFO, 1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
+_last_level = logging.DEBUG
+
+
+@llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+def _to_logger(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+    """llama.cpp's log line to the Python logger (level 5 continues the previous line)."""
+    global _last_level
+    _last_level = _LEVELS.get(level, _last_level)
+    if LOGGER.isEnabledFor(_last_level):
+        LOGGER.log(_last_level, "%s", text.decode("utf-8", "replace").rstrip("\n"))
+
+
+def quiet_llama_log() -> None:
+    """Route llama.cpp's log to the ``langchain_erase.llama_cpp`` logger (idempotent)."""
+    llama_cpp.llama_log_set(_to_logger, ctypes.c_void_p(0))
+
+
+def load_context(model_path: str, verbose: bool, **params: Any) -> llama_cpp.Llama:
+    """Load a GGUF into a new llama.cpp context, with llama.cpp's log quiet.
+
+    Args:
+        model_path: The GGUF file.
+        verbose: llama-cpp-python's own prints (timings); llama.cpp's log stays quiet.
+        **params: ``llama_cpp.Llama`` parameters.
+
+    Returns:
+        The context.
+    """
+    quiet_llama_log()
+    llama = llama_cpp.Llama(model_path=model_path, verbose=verbose, **params)
+    quiet_llama_log()  # llama-cpp-python installs its own callback while loading
+    return llama
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One rendered message: role (``system``, ``user`` or ``assistant``) and its text."""
+
+    role: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A rendered prompt: its text, the texts that end the model's turn, and whether
+    tokenization adds BOS (False where the template wrote it)."""
+
+    text: str
+    stops: tuple[str, ...]
+    add_bos: bool
+
+    def tokens(self, llama: llama_cpp.Llama) -> list[int]:
+        """Args:
+            llama: The context whose tokenizer to use.
+
+        Returns:
+            The prompt's tokens.
+
+        Raises:
+            PromptTooLongError: They leave no room for one generated token in ``n_ctx``."""
+        tokens = llama.tokenize(self.text.encode("utf-8"), add_bos=self.add_bos, special=True)
+        window = int(llama.context_params.n_ctx)  # llama.cpp may pad; this is the n_ctx asked for
+        if len(tokens) >= window:
+            raise PromptTooLongError(
+                f"the prompt is {len(tokens)} tokens; the context window (n_ctx) is {window}"
+            )
+        return list(tokens)
+
+
+@dataclass(frozen=True)
+class TurnFormat:
+    """How a model's prompt is made from turns, and the text that ends its turn."""
+
+    template: str | None
+    gemma: bool
+    bos: str
+    eos: str
+
+    @classmethod
+    def of(cls, llama: llama_cpp.Llama) -> TurnFormat:
+        """Args:
+            llama: A loaded context.
+
+        Returns:
+            Its GGUF's template, or Gemma's format, or ChatML when it has neither."""
+        vocab = llama._model.vocab
+        bos = llama._model.token_get_text(llama_cpp.llama_vocab_bos(vocab))
+        eos = llama._model.token_get_text(llama_cpp.llama_vocab_eos(vocab))
+        template = llama.metadata.get("tokenizer.chat_template")
+        return cls(template, llama.chat_format == "gemma", bos, eos)
+
+    def render(self, turns: Sequence[Turn]) -> Prompt:
+        """Args:
+            turns: The conversation, oldest first.
+
+        Returns:
+            The prompt, ending where the model's answer starts.
+        """
+        if self.gemma:
+            return Prompt(self._gemma(turns), ("<end_of_turn>",), add_bos=True)
+        messages = [{"role": t.role, "content": t.text} for t in turns]
+        if self.template is None:
+            body = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+            return Prompt(body + "<|im_start|>assistant\n", ("<|im_end|>",), add_bos=True)
+        rendered = Jinja2ChatFormatter(self.template, self.eos, self.bos)(messages=messages)  # type: ignore[arg-type]
+        stops = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop or self.eos]
+        # a template writes its special tokens (BOS included) itself
+        return Prompt(rendered.prompt, tuple(s for s in stops if s), add_bos=False)
+
+    @staticmethod
+    def _gemma(turns: Sequence[Turn]) -> str:
+        system = "\n\n".join(t.text for t in turns if t.role == "system")
+        parts = []
+        for turn in turns:
+            if turn.role == "system":
+                continue
+            role = "model" if turn.role == "assistant" else "user"
+            text = turn.text
+            if system and role == "user":
+                text, system = f"{system}\n\n{text}", ""
+            parts.append(f"<start_of_turn>{role}\n{text}<end_of_turn>\n")
+        if system:  # a system text and no user turn
+            parts.append(f"<start_of_turn>user\n{system}<end_of_turn>\n")
+        return "".join(parts) + "<start_of_turn>model\n"
+
+
+def count_tokens(llama: llama_cpp.Llama, text: str, *, add_bos: bool = False) -> int:
+    """Args:
+        llama: A loaded context (its own tokenizer; no network).
+        text: Any text; special-token texts count as the special tokens.
+        add_bos: Count the BOS token a prompt gets.
+
+    Returns:
+        The number of tokens."""
+    return len(llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
+
+
+def stream_text(
+    llama: llama_cpp.Llama, prompt: list[int], **params: Any
+) -> Iterator[tuple[str, str | None]]:
+    """Generate from ``prompt`` (the caller holds the context lock).
+
+    Args:
+        llama: A loaded context.
+        prompt: The prompt's tokens.
+        **params: ``create_completion`` parameters (``stop``, ``grammar``, ``max_tokens``, ...).
+
+    Returns:
+        (text piece, finish reason or None) pairs; the last has the finish reason."""
+    chunks: Iterator[Any] = llama.create_completion(prompt, stream=True, **params)  # type: ignore[assignment]
+    for chunk in chunks:
+        choice = chunk["choices"][0]
+        yield choice["text"], choice.get("finish_reason")
