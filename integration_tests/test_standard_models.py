@@ -49,16 +49,8 @@ def test_helpers_return_the_tested_classes() -> None:
     assert chat.model_name == llm.model_name == MODEL
 
 
-class TestChatLocalLlamaCppStandard(ChatModelUnitTests):
-    @property
-    def chat_model_class(self) -> type[BaseChatModel]:
-        return ChatLocalLlamaCpp
-
-    @property
-    def chat_model_params(self) -> dict[str, Any]:
-        # The suite passes temperature, max_tokens and stop itself (its standard parameters).
-        standard = {"temperature", "max_tokens", "stop"}
-        return {k: v for k, v in _helper_params().items() if k not in standard}
+class _Declared:
+    """What both suites are told the model supports."""
 
     @property
     def has_tool_calling(self) -> bool:
@@ -81,7 +73,19 @@ class TestChatLocalLlamaCppStandard(ChatModelUnitTests):
         return True
 
 
-class TestChatLocalLlamaCppIntegration(ChatModelIntegrationTests):
+class TestChatLocalLlamaCppStandard(_Declared, ChatModelUnitTests):
+    @property
+    def chat_model_class(self) -> type[BaseChatModel]:
+        return ChatLocalLlamaCpp
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        # The suite passes temperature, max_tokens and stop itself (its standard parameters).
+        standard = {"temperature", "max_tokens", "stop"}
+        return {k: v for k, v in _helper_params().items() if k not in standard}
+
+
+class TestChatLocalLlamaCppIntegration(_Declared, ChatModelIntegrationTests):
     """The integration suite on Gemma-3-270M. Skipped by the suite itself, each because the
         model takes no such input: images (``test_image_inputs``, ``test_image_tool_message``),
         audio (``test_audio_inputs``), PDF (``test_pdf_inputs``, ``test_pdf_tool_message``) and
@@ -97,26 +101,6 @@ class TestChatLocalLlamaCppIntegration(ChatModelIntegrationTests):
         chat_format = {"model_kwargs": {"chat_format": llms._CHAT_FORMATS[CHAT_MODEL]}}
         params = llms._wrapper_params(CHAT_MODEL, 2048, 2, 0, 0.0, 128, chat_format)
         return {k: v for k, v in params.items() if k not in ("temperature", "stop")}
-
-    @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def returns_usage_metadata(self) -> bool:
-        return True
 
     # Model-limited on Gemma-3-270M (a base model, not instruction-tuned), strict: each fails
     # today and must be turned back on the day it passes. Issue #20 stays open for them.
