@@ -102,40 +102,6 @@ class TestChatLocalLlamaCppIntegration(_Declared, ChatModelIntegrationTests):
         params = llms._wrapper_params(CHAT_MODEL, 2048, 2, 0, 0.0, 128, chat_format)
         return {k: v for k, v in params.items() if k not in ("temperature", "stop")}
 
-    # Model-limited on Gemma-3-270M (a base model, not instruction-tuned), strict: each fails
-    # today and must be turned back on the day it passes. Issue #20 stays open for them.
-    @pytest.mark.xfail(
-        strict=True,
-        reason="tool_choice='auto': the model answers the weather question in text instead "
-        "of deciding to call the bound tool (forced choices pass: test_tool_calling)",
-    )
-    def test_agent_loop(self, model: BaseChatModel) -> None:
-        super().test_agent_loop(model)
-
-    @pytest.mark.xfail(
-        strict=True,
-        reason="JSON mode (any object): the model keeps writing inside the object until "
-        "max_tokens, so OutputTruncatedError is raised (json_schema mode passes)",
-    )
-    def test_json_mode(self, model: BaseChatModel) -> None:
-        super().test_json_mode(model)
-
-    @pytest.mark.xfail(
-        strict=True,
-        reason="the forced call is valid JSON of the schema, but the model does not copy "
-        "the Chinese company name into customer_name",
-    )
-    def test_unicode_tool_call_integration(
-        self,
-        model: BaseChatModel,
-        *,
-        tool_choice: str | None = None,
-        force_tool_call: bool = True,
-    ) -> None:
-        super().test_unicode_tool_call_integration(
-            model, tool_choice=tool_choice, force_tool_call=force_tool_call
-        )
-
 
 STANDARD_PARAMS = {"temperature": 0, "max_tokens": 100, "timeout": 60, "stop": [], "max_retries": 2}
 

@@ -1,6 +1,6 @@
-"""The local chat model's parts that need no generation: tool plans and call parsing,
-message conversion, and (on the small SmolLM2 GGUF) quiet loading, own-tokenizer counts,
-typed errors and pickling."""
+"""The local chat model's parts that need no generation: tool plans and the tool decision
+rule, calls and their prompts, message conversion, and (on the small SmolLM2 GGUF) quiet
+loading, own-tokenizer counts, typed errors and pickling."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import BaseModel, Field
 
 from langchain_erase import llms
 from langchain_erase.errors import (
@@ -23,7 +24,13 @@ from langchain_erase.errors import (
 )
 from langchain_erase.models.chat_model import to_turns
 from langchain_erase.models.llama_runtime import Turn
-from langchain_erase.models.tool_calls import parse_call, plan_tools
+from langchain_erase.models.tool_calls import (
+    NEUTRAL_TOOL,
+    arguments_instructions,
+    make_call,
+    plan_tools,
+    relevance_context,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,22 +48,22 @@ def shout(text: str) -> str:
 TOOLS = [convert_to_openai_tool(add), convert_to_openai_tool(shout)]
 
 
-def test_forced_choices_decode_under_the_chosen_tools_schema() -> None:
+def test_plans_name_the_tools_a_call_may_make() -> None:
+    def names(plan: object) -> list[str]:
+        assert plan is not None
+        return [t["function"]["name"] for t in plan.candidates]  # type: ignore[attr-defined]
+
     one = plan_tools(TOOLS, "add")
-    assert one is not None and one.schema is not None
-    assert one.schema["properties"]["name"] == {"const": "add"}
-    assert one.schema["properties"]["arguments"]["required"] == ["a", "b"]
+    assert names(one) == ["add"] and one is not None and one.forced
     for choice in ("any", "required", True):
         plan = plan_tools(TOOLS, choice)
-        assert plan is not None and plan.schema is not None
-        assert [o["properties"]["name"]["const"] for o in plan.schema["anyOf"]] == ["add", "shout"]
+        assert names(plan) == ["add", "shout"] and plan is not None and plan.forced
     as_dict = plan_tools(TOOLS, {"type": "function", "function": {"name": "shout"}})
-    assert as_dict is not None and as_dict.schema is not None
-    assert as_dict.schema["properties"]["name"] == {"const": "shout"}
-    auto = plan_tools(TOOLS, "auto")
-    assert auto is not None and auto.schema is None and auto.describe
-    none = plan_tools(TOOLS, "none")
-    assert none is not None and not none.describe
+    assert names(as_dict) == ["shout"]
+    for choice in ("auto", None):
+        auto = plan_tools(TOOLS, choice)
+        assert names(auto) == ["add", "shout"] and auto is not None and not auto.forced
+    assert plan_tools(TOOLS, "none") is None
     assert plan_tools(None, "any") is None
 
 
@@ -66,12 +73,64 @@ def test_a_choice_naming_no_bound_tool_is_refused(choice: object) -> None:
         plan_tools(TOOLS, choice)
 
 
-def test_only_a_whole_answer_calling_a_bound_tool_is_a_call() -> None:
-    call = parse_call('{"name": "add", "arguments": {"a": 2, "b": 5}}', TOOLS)
-    assert call is not None and call["name"] == "add" and call["args"] == {"a": 2, "b": 5}
-    assert call["id"] and call["type"] == "tool_call"
-    for text in ('{"name": "nosuch", "arguments": {}}', "add(2, 5)", '{"name": "add"} and more'):
-        assert parse_call(text, TOOLS) is None
+class Likelihoods:
+    """A scorer given as a table: the mean log-probability of the request after each
+    description (what ``continuation_logprob`` computes on a model), recording its calls."""
+
+    def __init__(self, table: dict[str, float]) -> None:
+        self.table = table
+        self.calls: list[str] = []
+
+    def __call__(self, context: str, continuation: str) -> float:
+        self.calls.append(context)
+        assert continuation == " 2 plus 5?"
+        description = next(d for d in self.table if relevance_context(d) == context)
+        return self.table[description]
+
+
+def test_the_tool_of_highest_pmi_is_called_when_it_clears_the_threshold() -> None:
+    auto, forced = plan_tools(TOOLS, "auto"), plan_tools(TOOLS, "any")
+    assert auto is not None and forced is not None
+    scores = Likelihoods({NEUTRAL_TOOL: -3.0, "Add two numbers.": -2.5, "Shout a text.": -3.2})
+    chosen = auto.choose("2 plus 5?", scores, threshold=0.4)  # PMI add 0.5, shout -0.2
+    assert chosen is not None and chosen["function"]["name"] == "add"
+    assert auto.choose("2 plus 5?", scores, threshold=0.5) is None  # must exceed it
+    assert len(scores.calls) == 6  # the baseline and one score per tool, each time
+    chosen = forced.choose("2 plus 5?", scores, threshold=9.0)  # forced: the best, always
+    assert chosen is not None and chosen["function"]["name"] == "add"
+
+
+def test_after_a_tools_result_auto_answers_in_text_and_one_forced_tool_needs_no_scores() -> None:
+    def never(context: str, continuation: str) -> float:
+        raise AssertionError("scored")
+
+    auto, named = plan_tools(TOOLS, "auto"), plan_tools(TOOLS, "shout")
+    assert auto is not None and named is not None
+    assert auto.choose(None, never, threshold=0.0) is None
+    chosen = named.choose("anything", never, threshold=0.0)
+    assert chosen is not None and chosen["function"]["name"] == "shout"
+
+
+def test_a_call_is_the_tool_and_the_decoded_arguments() -> None:
+    call = make_call(TOOLS[0], '{"a": 2, "b": 5}')
+    assert call["name"] == "add" and call["args"] == {"a": 2, "b": 5}
+    assert call["id"].startswith("call_") and call["type"] == "tool_call"
+    with pytest.raises(ValueError, match="JSON object"):
+        make_call(TOOLS[0], "[2, 5]")
+
+
+def test_the_arguments_prompt_shows_the_schema_without_its_bounds() -> None:
+    class Bounded(BaseModel):
+        """Scale a number."""
+
+        value: int = Field(gt=-1000, lt=1000, description="The number.")
+        label: str = Field(max_length=8, pattern="^[a-z]+$")
+
+    text = arguments_instructions(convert_to_openai_tool(Bounded))
+    assert '"value": {"description": "The number.", "type": "integer"}' in text
+    assert '"required": ["value", "label"]' in text
+    for hidden in ("1000", "maxLength", "pattern", "exclusive"):
+        assert hidden not in text
 
 
 def test_messages_become_turns_and_media_is_refused() -> None:

@@ -37,7 +37,7 @@ from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
-from llama_cpp.llama_grammar import LlamaGrammar
+from llama_cpp import LogitsProcessorList
 from pydantic import BaseModel
 
 from langchain_erase.errors import (
@@ -45,19 +45,29 @@ from langchain_erase.errors import (
     OutputTruncatedError,
     UnsupportedContentError,
 )
+from langchain_erase.models.json_grammar import StringLengthPrior, json_grammar
 from langchain_erase.models.llama_locks import (
+    context_lock,
     locked_iterator,
     run_in_own_thread,
     stream_in_own_thread,
 )
 from langchain_erase.models.llama_model import LlamaCppModel
-from langchain_erase.models.llama_runtime import Prompt, Turn, TurnFormat, count_tokens, stream_text
+from langchain_erase.models.llama_runtime import (
+    NoRepeatNgram,
+    Prompt,
+    Turn,
+    TurnFormat,
+    continuation_logprob,
+    count_tokens,
+    stream_text,
+)
 from langchain_erase.models.tool_calls import (
-    ToolPlan,
+    arguments_instructions,
+    arguments_schema,
     chosen_name,
-    parse_call,
+    make_call,
     plan_tools,
-    tool_instructions,
 )
 
 __all__ = ["ChatLocalLlamaCpp"]
@@ -123,6 +133,19 @@ class ChatLocalLlamaCpp(LlamaCppModel, BaseChatModel):
 
     stream_usage: bool = True
     """Streams end with a chunk carrying ``usage_metadata``."""
+    tool_call_threshold: float = 0.1
+    """With ``tool_choice="auto"``, a tool is called when the model finds the request more
+    likely after the tool's description than after a neutral one by more than this many nats
+    per token (see `tool_calls`); higher calls tools less often."""
+    json_no_repeat_ngram: int = 8
+    """JSON answers (tool arguments, structured output) never repeat a run of this many
+    tokens (`llama_runtime.NoRepeatNgram`); 0 turns the guard off."""
+    json_string_free: int = 48
+    """Characters a JSON string may reach before the soft length prior starts
+    (`json_grammar.StringLengthPrior`)."""
+    json_string_rate: float = 0.1
+    """Nats the closing quote gains per character beyond ``json_string_free`` (and twenty
+    times it per unit of ``used / (max_tokens - used)``); 0 turns the prior off."""
 
     _ls_model_type: ClassVar[Literal["chat", "llm"]] = "chat"
 
@@ -139,11 +162,14 @@ class ChatLocalLlamaCpp(LlamaCppModel, BaseChatModel):
         tool_choice: str | bool | dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
-        """Bind tools; forced choices decode under the tools' JSON-schema grammar.
+        """Bind tools: the model picks the tool (by PMI, see `tool_calls`) and writes its
+        arguments under the tool's JSON-schema grammar.
 
         Args:
             tools: Tools as LangChain accepts them (functions, pydantic classes, dicts, tools).
-            tool_choice: "auto" (default), "any", "required", True, "none", a tool name, or
+            tool_choice: "auto" (default: a call when a tool's PMI exceeds
+                ``tool_call_threshold``, never right after a tool's result), "any",
+                "required", True, "none", a tool name, or
                 ``{"type": "function", "function": {"name": ...}}``.
             **kwargs: More call keywords to bind.
 
@@ -171,8 +197,9 @@ class ChatLocalLlamaCpp(LlamaCppModel, BaseChatModel):
         Args:
             schema: A pydantic class, a TypedDict, or a JSON schema (or OpenAI tool) dict.
             include_raw: Return ``{"raw", "parsed", "parsing_error"}``.
-            method: "json_schema" (the answer is the object), "function_calling" (a forced
-                tool call), or "json_mode" (any JSON object; describe it in the prompt).
+            method: "json_schema" (the schema is described to the model and the answer
+                decoded under it), "function_calling" (a forced tool call), or "json_mode"
+                (decoded under the schema, which the caller's prompt describes).
             strict: Accepted for compatibility; decoding is always strict.
             **kwargs: None are accepted.
 
@@ -193,7 +220,9 @@ class ChatLocalLlamaCpp(LlamaCppModel, BaseChatModel):
                 else JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
             )
         elif method in ("json_schema", "json_mode"):
-            json_schema = convert_to_json_schema(schema) if method == "json_schema" else None
+            # json_mode decodes under the schema too but, unlike json_schema, does not
+            # describe it in the prompt (the caller's prompt does).
+            json_schema = convert_to_json_schema(schema)
             llm = self.bind(response_format={"type": method, "schema": json_schema}, **trace)
             parser = (
                 PydanticOutputParser(pydantic_object=schema)  # type: ignore[arg-type]
@@ -215,32 +244,64 @@ class ChatLocalLlamaCpp(LlamaCppModel, BaseChatModel):
 
     # -- generation ---------------------------------------------------------------------
 
+    def _request(self, messages: list[BaseMessage]) -> str | None:
+        """The latest user request, or None when the conversation ends with a tool's result."""
+        if not messages or isinstance(messages[-1], ToolMessage):
+            return None
+        users = [m for m in messages if m.type == "human"]
+        return _text_of(users[-1]) if users else _text_of(messages[-1])
+
+    def _score(self, context: str, continuation: str) -> float:
+        with context_lock(self.client):
+            return continuation_logprob(self.client, context, continuation)
+
     def _prepare(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
-    ) -> tuple[Prompt, dict[str, Any], ToolPlan | None, bool]:
-        """The prompt, the ``create_completion`` parameters, the tool plan, and whether the
-        answer is constrained JSON."""
+    ) -> tuple[Prompt, dict[str, Any], dict[str, Any] | None, bool]:
+        """The prompt, the ``create_completion`` parameters, the tool to call (or None), and
+        whether the answer is constrained JSON."""
         call = {k: kwargs.pop(k) for k in _CALL_KEYS if k in kwargs}
         params = self._sampling(stop, kwargs)
         plan = plan_tools(call.get("tools"), call.get("tool_choice"))
         turns = to_turns(messages)
-        schema = plan.schema if plan else None
-        if plan and plan.describe:
-            turns.insert(0, Turn("system", tool_instructions(plan.tools)))
+        tool = (
+            plan.choose(self._request(messages), self._score, self.tool_call_threshold)
+            if plan
+            else None
+        )
+        schema = None
         response_format = call.get("response_format")
-        if response_format:
+        if tool is not None:
+            schema = arguments_schema(tool)
+            turns.insert(0, Turn("system", arguments_instructions(tool)))
+        elif response_format:
             schema = response_format.get("schema") or {"type": "object"}
-            if response_format.get("schema"):
+            if response_format["type"] == "json_schema":
                 text = json.dumps(schema, ensure_ascii=False)
                 turns.insert(0, Turn("system", f"Answer with a JSON object of this schema: {text}"))
         prompt = TurnFormat.of(self.client).render(turns)
         params["stop"] = [*params["stop"], *prompt.stops]
         if schema is not None:
-            params["grammar"] = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
-        return prompt, params, plan, schema is not None
+            params["grammar"] = json_grammar(schema)
+        return prompt, params, tool, schema is not None
 
     def _pieces(self, prompt: Prompt, params: dict[str, Any]) -> Iterator[tuple[str, str | None]]:
         tokens = prompt.tokens(self.client)
+        if "grammar" in params:
+            processors: list[Any] = []
+            if self.json_no_repeat_ngram >= 2:
+                processors.append(NoRepeatNgram(len(tokens), self.json_no_repeat_ngram))
+            if self.json_string_rate > 0:
+                processors.append(
+                    StringLengthPrior(
+                        self.client,
+                        len(tokens),
+                        int(params["max_tokens"]),
+                        self.json_string_free,
+                        self.json_string_rate,
+                    )
+                )
+            params = {**params, "logits_processor": LogitsProcessorList(processors)}
         return locked_iterator(self.client, lambda: stream_text(self.client, tokens, **params))
 
     def _usage(self, prompt: Prompt, text: str) -> UsageMetadata:
@@ -248,17 +309,18 @@ class ChatLocalLlamaCpp(LlamaCppModel, BaseChatModel):
         n_out = count_tokens(self.client, text)
         return UsageMetadata(input_tokens=n_in, output_tokens=n_out, total_tokens=n_in + n_out)
 
+    @staticmethod
     def _answer(
-        self, text: str, finish: str | None, plan: ToolPlan | None, constrained: bool
+        text: str, finish: str | None, tool: dict[str, Any] | None, constrained: bool
     ) -> tuple[str, list[ToolCall]]:
         if constrained and finish == "length":
             raise OutputTruncatedError(
-                "the constrained answer reached max_tokens before its JSON was complete"
+                "the constrained answer reached max_tokens before its JSON was complete; "
+                f"it ends {text[-120:]!r}"
             )
-        call = parse_call(text, plan.tools) if plan else None
-        if call is None:
+        if tool is None:
             return text, []
-        return "", [call]
+        return "", [make_call(tool, text)]
 
     def _generate(
         self,
@@ -279,13 +341,13 @@ class ChatLocalLlamaCpp(LlamaCppModel, BaseChatModel):
         Returns:
             One generation: an ``AIMessage`` with ``usage_metadata``.
         """
-        prompt, params, plan, constrained = self._prepare(messages, stop, dict(kwargs))
+        prompt, params, tool, constrained = self._prepare(messages, stop, dict(kwargs))
         text, finish = "", None
         for piece, reason in self._pieces(prompt, params):
             text, finish = text + piece, reason
             if piece and run_manager and not constrained:
                 run_manager.on_llm_new_token(piece)
-        content, calls = self._answer(text, finish, plan, constrained)
+        content, calls = self._answer(text, finish, tool, constrained)
         usage = self._usage(prompt, text)
         meta = {"finish_reason": finish, "model_name": self._get_ls_params()["ls_model_name"]}
         message = AIMessage(
@@ -314,16 +376,16 @@ class ChatLocalLlamaCpp(LlamaCppModel, BaseChatModel):
         answer comes as one chunk once complete; with ``stream_usage`` the last chunk
         carries ``usage_metadata``. Returns an iterator of chunks."""
         with_usage = kwargs.get("stream_usage", self.stream_usage)
-        prompt, params, plan, constrained = self._prepare(messages, stop, dict(kwargs))
+        prompt, params, tool, constrained = self._prepare(messages, stop, dict(kwargs))
         text, finish = "", None
         for piece, reason in self._pieces(prompt, params):
             text, finish = text + piece, reason
-            if piece and plan is None and not constrained:
+            if piece and not constrained:
                 if run_manager:
                     run_manager.on_llm_new_token(piece)
                 yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
-        content, calls = self._answer(text, finish, plan, constrained)
-        if plan is not None or constrained:
+        content, calls = self._answer(text, finish, tool, constrained)
+        if constrained:
             chunks = [
                 ToolCallChunk(
                     type="tool_call_chunk",

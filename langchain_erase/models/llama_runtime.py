@@ -23,14 +23,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import llama_cpp
+import numpy as np
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from langchain_erase.errors import PromptTooLongError
 
 __all__ = [
+    "NoRepeatNgram",
     "Prompt",
     "Turn",
     "TurnFormat",
+    "continuation_logprob",
     "count_tokens",
     "load_context",
     "quiet_llama_log",
@@ -176,6 +179,75 @@ def count_tokens(llama: llama_cpp.Llama, text: str, *, add_bos: bool = False) ->
     Returns:
         The number of tokens."""
     return len(llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
+
+
+class NoRepeatNgram:
+    """A llama.cpp logits processor: no run of ``n`` tokens appears twice in the answer.
+
+    At each step, every token that would complete an ``n``-gram the answer already contains
+    (its last ``n - 1`` tokens followed by that token) has its logit lowered by ``1e4``: a
+    finite amount, so a grammar that allows only such tokens still has one to pick. Only the
+    answer is examined (tokens from ``start`` on), never the prompt, so copying from the
+    prompt stays free. A greedy small model otherwise loops inside a JSON string ("The
+    customer's name in their native language. The customer's name ...") until
+    ``max_tokens``.
+    """
+
+    def __init__(self, start: int, n: int) -> None:
+        """Args:
+        start: The number of prompt tokens (the answer starts there).
+        n: The n-gram length (at least 2)."""
+        self.start = start
+        self.n = n
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        """Args:
+            input_ids: The context's tokens so far (prompt, then answer).
+            scores: The next token's logits, indexed by token id.
+
+        Returns:
+            ``scores`` with the repeating tokens lowered."""
+        answer = [int(t) for t in input_ids[self.start :]]
+        width = self.n - 1
+        if len(answer) < width:
+            return scores
+        tail = answer[len(answer) - width :]
+        for i in range(len(answer) - width):
+            if answer[i : i + width] == tail:
+                scores[answer[i + width]] -= 1e4
+        return scores
+
+
+def continuation_logprob(llama: llama_cpp.Llama, context: str, continuation: str) -> float:
+    """The model's mean log-probability per token of ``continuation`` after ``context``
+    (the caller holds the context lock).
+
+    Exact arithmetic of what the model computes: the context is decoded (BOS first), then
+    each continuation token is scored against the log-softmax of the logits before it and
+    decoded in turn. The context's KV cache is reset first, so a later completion re-decodes
+    its prompt (llama.cpp's prefix reuse simply finds nothing in common).
+
+    Args:
+        llama: A loaded context.
+        context: The text conditioned on.
+        continuation: The text scored (at least one token).
+
+    Returns:
+        The mean of ``log p(token | everything before it)`` over the continuation's tokens,
+        in nats.
+    """
+    targets = llama.tokenize(continuation.encode("utf-8"), add_bos=False, special=False)
+    llama.reset()  # type: ignore[no-untyped-call]
+    llama.eval(llama.tokenize(context.encode("utf-8"), add_bos=True, special=True))
+    n_vocab = llama.n_vocab()
+    total = 0.0
+    for token in targets:
+        pointer = llama_cpp.llama_get_logits_ith(llama.ctx, -1)
+        row = np.ctypeslib.as_array(pointer, shape=(n_vocab,)).astype(np.float64)
+        top = float(row.max())
+        total += float(row[token]) - top - float(np.log(np.exp(row - top).sum()))
+        llama.eval([token])
+    return total / max(len(targets), 1)
 
 
 def stream_text(

@@ -1,23 +1,36 @@
-"""Tool calls and structured output on a small local model, made reliable by constrained
-decoding: the model's answer is decoded under a grammar built from a JSON schema
-(llama.cpp's GBNF), so a forced tool call or a structured answer is always valid JSON of
-that schema (unless cut off at ``max_tokens``: `OutputTruncatedError`).
+"""Tool calls on a small local model, in two steps: the model decides which tool to call (if
+any), then writes the call's arguments under a grammar built from the tool's JSON schema
+(llama.cpp's GBNF), so a call is always valid JSON of that schema (unless cut off at
+``max_tokens``: `OutputTruncatedError`).
 
-A tool call is decoded as ``{"name": <tool>, "arguments": {...}}``; the tools are described
-to the model in the system text. ``tool_choice``:
+The decision is the model's, by pointwise mutual information (PMI): how much more likely
+the model finds the user's request after the tool's description than after a neutral
+description, in nats per token of the request,
 
-- ``"auto"`` (the default when tools are bound): the model answers in text, or with the call
-  object (recognised when the whole answer parses as a call of a bound tool);
-- ``"any"`` / ``"required"`` / ``True``: a call of one of the tools (grammar);
-- a tool name, or ``{"type": "function", "function": {"name": ...}}``: a call of that tool;
+    PMI(tool) = mean log p(request | "Tool: <description>")
+              - mean log p(request | "Tool: Answer a question.")
+
+A small base model such as Gemma-3-270M cannot be asked "should a tool be called?" (it
+answers with a tool name whatever the request, or parrots the question), but its
+likelihoods carry the signal: a weather question is far more likely after "Get the weather
+at a location." than after a neutral text; "Who wrote Hamlet?" is not. ``tool_choice``:
+
+- ``"auto"`` (the default when tools are bound): the tool of highest PMI is called when its
+  PMI exceeds ``threshold``; otherwise the model answers in text. After a tool's result (the
+  conversation ends with a `ToolMessage`) the model answers in text;
+- ``"any"`` / ``"required"`` / ``True``: the tool of highest PMI is called;
+- a tool name, or ``{"type": "function", "function": {"name": ...}}``: that tool is called;
 - ``"none"``: no call.
+
+The arguments are written by the model with only the chosen tool in view (its description
+and parameter schema), which keeps a small model from copying the tool's name into them.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,36 +38,26 @@ from langchain_core.messages import ToolCall
 
 from langchain_erase.errors import InvalidParameterError
 
-__all__ = ["ToolPlan", "json_object_schema", "parse_call", "plan_tools", "tool_instructions"]
+__all__ = [
+    "NEUTRAL_TOOL",
+    "ToolPlan",
+    "arguments_instructions",
+    "arguments_schema",
+    "chosen_name",
+    "make_call",
+    "plan_tools",
+    "relevance_context",
+]
 
+NEUTRAL_TOOL = "Answer a question."
+"""The description the PMI's baseline conditions on."""
 
-@dataclass(frozen=True)
-class ToolPlan:
-    """What one call does with its bound tools.
-
-    Attributes:
-        tools: The OpenAI-format tool dicts bound to the model.
-        schema: The JSON schema the answer is decoded under, or None (free text).
-        describe: Whether the tools are described in the prompt.
-    """
-
-    tools: tuple[dict[str, Any], ...]
-    schema: dict[str, Any] | None
-    describe: bool
+Scorer = Callable[[str, str], float]
+"""``(context, continuation) -> mean log-probability per token of the continuation``."""
 
 
 def _names(tools: Sequence[dict[str, Any]]) -> list[str]:
     return [t["function"]["name"] for t in tools]
-
-
-def _call_schema(tool: dict[str, Any]) -> dict[str, Any]:
-    function = tool["function"]
-    parameters = function.get("parameters") or {"type": "object", "properties": {}}
-    return {
-        "type": "object",
-        "properties": {"name": {"const": function["name"]}, "arguments": parameters},
-        "required": ["name", "arguments"],
-    }
 
 
 def chosen_name(tool_choice: Any, tools: Sequence[dict[str, Any]]) -> str | None:
@@ -86,74 +89,141 @@ def chosen_name(tool_choice: Any, tools: Sequence[dict[str, Any]]) -> str | None
     return name
 
 
+def relevance_context(description: str) -> str:
+    """Args:
+        description: A tool's description (or `NEUTRAL_TOOL`).
+
+    Returns:
+        The text the request is scored after (the request follows with a leading space)."""
+    return f"Tool: {description}\nRequest:"
+
+
+def _description(tool: dict[str, Any]) -> str:
+    function = tool["function"]
+    return str(function.get("description") or function["name"])
+
+
+@dataclass(frozen=True)
+class ToolPlan:
+    """What one call may do with its bound tools.
+
+    Attributes:
+        candidates: The OpenAI-format tools the call may call.
+        forced: Whether a call must be made (else the model may answer in text).
+    """
+
+    candidates: tuple[dict[str, Any], ...]
+    forced: bool
+
+    def choose(self, request: str | None, score: Scorer, threshold: float) -> dict[str, Any] | None:
+        """The tool to call, or None for a text answer.
+
+        Args:
+            request: The user's latest request, or None when the conversation ends with a
+                tool's result (a call not forced then answers in text).
+            score: The model's scorer (`llama_runtime.continuation_logprob` on its context).
+            threshold: The PMI (nats per token) a tool must exceed when not forced.
+
+        Returns:
+            A candidate tool, or None.
+        """
+        if self.forced and len(self.candidates) == 1:
+            return self.candidates[0]
+        if request is None and not self.forced:
+            return None
+        text = " " + (request or "")
+        baseline = score(relevance_context(NEUTRAL_TOOL), text)
+        pmi = [score(relevance_context(_description(t)), text) - baseline for t in self.candidates]
+        best = max(range(len(pmi)), key=pmi.__getitem__)
+        return self.candidates[best] if self.forced or pmi[best] > threshold else None
+
+
 def plan_tools(tools: Sequence[dict[str, Any]] | None, tool_choice: Any) -> ToolPlan | None:
     """Args:
         tools: OpenAI-format tools bound to the call, or None.
         tool_choice: The call's ``tool_choice``.
 
     Returns:
-        The plan, or None when no tools are bound."""
+        The plan, or None when no tools are bound or ``tool_choice`` is "none".
+
+    Raises:
+        InvalidParameterError: ``tool_choice`` names no bound tool."""
     if not tools:
         return None
     name = chosen_name(tool_choice, tools)
     if tool_choice in ("none", False):
-        return ToolPlan(tuple(tools), None, describe=False)
+        return None
     if name is None:
-        return ToolPlan(tuple(tools), None, describe=True)
-    options = [t for t in tools if name in ("", t["function"]["name"])]
-    schemas = [_call_schema(t) for t in options]
-    schema = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
-    return ToolPlan(tuple(tools), schema, describe=True)
+        return ToolPlan(tuple(tools), forced=False)
+    return ToolPlan(tuple(t for t in tools if name in ("", t["function"]["name"])), forced=True)
 
 
-def tool_instructions(tools: Sequence[dict[str, Any]]) -> str:
+def arguments_schema(tool: dict[str, Any]) -> dict[str, Any]:
     """Args:
-        tools: OpenAI-format tools.
+        tool: An OpenAI-format tool.
 
     Returns:
-        The system text that describes them and the call format."""
-    lines = [
-        "You can call these tools. To call one, answer with only a JSON object "
-        '{"name": <tool name>, "arguments": <its arguments>}, copying the argument values '
-        "exactly as the user's request gives them. For example, for the request "
-        '"What is add(2, 5)?" and a tool add with arguments a and b, the answer is '
-        '{"name": "add", "arguments": {"a": 2, "b": 5}}.',
-        "",
-    ]
-    for tool in tools:
-        function = tool["function"]
-        parameters = json.dumps(function.get("parameters", {}), ensure_ascii=False)
-        lines.append(f"- {function['name']}: {function.get('description', '')}")
-        lines.append(f"  arguments (JSON schema): {parameters}")
-    return "\n".join(lines)
+        The JSON schema its arguments are decoded under."""
+    return dict(tool["function"].get("parameters") or {"type": "object", "properties": {}})
 
 
-def parse_call(text: str, tools: Sequence[dict[str, Any]]) -> ToolCall | None:
+_SHOWN_KEYS = {"type", "description", "properties", "required", "items", "enum", "anyOf"}
+
+
+def _shown(schema: Any) -> Any:
+    """The schema as shown to the model: structure, types, descriptions and enums only.
+    Bounds, lengths and patterns are left out: the grammar enforces them, and a small model
+    copies their numbers into its answer (``"lt": 1000`` turned ``3`` into ``3000...``)."""
+    if isinstance(schema, list):
+        return [_shown(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    kept = {k: v for k, v in schema.items() if k in _SHOWN_KEYS}
+    if "properties" in kept:
+        kept["properties"] = {name: _shown(v) for name, v in kept["properties"].items()}
+    for key in ("items", "anyOf"):
+        if key in kept:
+            kept[key] = _shown(kept[key])
+    return kept
+
+
+def arguments_instructions(tool: dict[str, Any]) -> str:
     """Args:
-        text: The model's whole answer.
-        tools: The bound tools.
+        tool: The OpenAI-format tool being called.
 
     Returns:
-        The tool call the answer is, or None if it is not a call of a bound tool."""
-    try:
-        value = json.loads(text.strip())
-    except ValueError:
-        return None
-    if (
-        not isinstance(value, dict)
-        or value.get("name") not in _names(tools)
-        or not isinstance(value.get("arguments", {}), dict)
-    ):
-        return None
-    return ToolCall(
-        name=value["name"],
-        args=value.get("arguments", {}),
-        id=f"call_{uuid.uuid4().hex[:24]}",
-        type="tool_call",
+        The system text that asks for its arguments: the call format with one worked
+        example (a base model follows an example far better than an instruction), then the
+        tool with its parameters' JSON schema (the grammar holds the answer to it)."""
+    function = tool["function"]
+    parameters = json.dumps(_shown(arguments_schema(tool)), ensure_ascii=False)
+    return (
+        "You can call this tool. To call the tool, answer with only a JSON object of its "
+        "arguments, copying the argument values exactly as the user's request gives them. "
+        'For example, for the request "What is add(2, 5)?" and a tool add with arguments a '
+        'and b, the answer is {"a": 2, "b": 5}.\n\n'
+        f"- {function['name']}: {function.get('description', '')}\n"
+        f"  arguments (JSON schema): {parameters}"
     )
 
 
-def json_object_schema() -> dict[str, Any]:
-    """Returns:
-    The schema of JSON mode: any JSON object."""
-    return {"type": "object"}
+def make_call(tool: dict[str, Any], arguments: str) -> ToolCall:
+    """Args:
+        tool: The tool called.
+        arguments: The JSON object the model wrote under the tool's grammar.
+
+    Returns:
+        The LangChain tool call (a fresh ``call_`` id).
+
+    Raises:
+        ValueError: ``arguments`` is not a JSON object (cannot happen under the grammar
+            unless the answer was cut off, which the caller reports first)."""
+    args = json.loads(arguments)
+    if not isinstance(args, dict):
+        raise ValueError(f"tool arguments must be a JSON object, got {arguments!r}")
+    return ToolCall(
+        name=tool["function"]["name"],
+        args=args,
+        id=f"call_{uuid.uuid4().hex[:24]}",
+        type="tool_call",
+    )

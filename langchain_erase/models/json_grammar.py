@@ -1,0 +1,112 @@
+"""The grammar a JSON answer is decoded under: llama-cpp-python's JSON-schema converter,
+laid out as ``json.dumps`` writes JSON.
+
+The converter lets optional whitespace follow every token (``space ::= " "?``). On a small
+greedy model that freedom decides answers: after ``{ "input": 3`` Gemma-3-270M scores ``0``
+(11.06) a hair above `` }`` (11.00) and writes ``3000000001000000``, while after
+``{"input": 3`` it scores ``}`` (13.12) far above ``0`` (11.33). So whitespace is fixed to
+the layout the prompts' examples use: ``{"a": 2, "b": [1, 2]}`` (a space after ``:`` and
+``,``, nowhere else). The language of JSON values is unchanged; only its layout is one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import llama_cpp
+from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+
+__all__ = ["StringLengthPrior", "json_gbnf", "json_grammar", "open_string_length"]
+
+_SPACE_RULE = re.compile(r"(?m)^space ::= .*$")
+
+
+def json_gbnf(schema: dict[str, Any]) -> str:
+    """Args:
+        schema: A JSON schema (what llama-cpp-python's converter supports).
+
+    Returns:
+        Its GBNF grammar in ``json.dumps`` layout."""
+    text = json_schema_to_gbnf(json.dumps(schema))
+    text = text.replace('":" space', '": "').replace('"," space', '", "')
+    return _SPACE_RULE.sub('space ::= ""', text)
+
+
+def json_grammar(schema: dict[str, Any]) -> LlamaGrammar:
+    """Args:
+        schema: A JSON schema.
+
+    Returns:
+        The parsed grammar (`json_gbnf`), quiet."""
+    return LlamaGrammar.from_string(json_gbnf(schema), verbose=False)
+
+
+def open_string_length(text: str) -> int | None:
+    """Args:
+        text: The beginning of a JSON text.
+
+    Returns:
+        The number of characters of the string it ends inside (after its opening quote,
+        escapes counted as written), or None when it does not end inside a string."""
+    start, escaped = None, False
+    for i, char in enumerate(text):
+        if start is None:
+            if char == '"':
+                start = i + 1
+        elif escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            start = None
+    return None if start is None else len(text) - start
+
+
+class StringLengthPrior:
+    """A llama.cpp logits processor: a soft length prior on the strings of a JSON answer.
+
+    Inside a string, the token ``"`` (the one that closes it) gains
+
+        rate * max(0, length - free) + budget * used / (max_tokens - used)
+
+    nats, where ``length`` is the string's length in characters and ``used`` the answer's
+    tokens so far. The first term makes a long string ever more likely to end; the second
+    grows without bound as the answer nears ``max_tokens``, so the model closes its string
+    while there is room left to finish the JSON. The grammar keeps the answer valid; the
+    prior only moves where the model chooses to end a string (a greedy small model
+    otherwise writes "This is a joke for a cat to say a joke. This is..." until
+    ``max_tokens``). A short answer's short strings decode almost as without it.
+    """
+
+    def __init__(
+        self, llama: llama_cpp.Llama, start: int, max_tokens: int, free: int, rate: float
+    ) -> None:
+        """Args:
+        llama: The context (its tokenizer finds the quote token).
+        start: The number of prompt tokens (the answer starts there).
+        max_tokens: The answer's token budget.
+        free: Characters a string may reach before the length term starts.
+        rate: Nats per character beyond ``free``; the budget term is ``20 * rate``."""
+        self.llama = llama
+        self.start = start
+        self.max_tokens = max_tokens
+        self.free = free
+        self.rate = rate
+        self.quote = llama.tokenize(b'"', add_bos=False, special=False)[-1]
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        """Args:
+            input_ids: The context's tokens so far (prompt, then answer).
+            scores: The next token's logits, indexed by token id.
+
+        Returns:
+            ``scores`` with the closing quote raised inside a string."""
+        answer = [int(t) for t in input_ids[self.start :]]
+        length = open_string_length(self.llama.detokenize(answer).decode("utf-8", "replace"))
+        if length is not None:
+            used = len(answer)
+            budget = used / max(self.max_tokens - used, 1)
+            scores[self.quote] += self.rate * (max(0, length - self.free) + 20 * budget)
+        return scores

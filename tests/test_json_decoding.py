@@ -1,0 +1,162 @@
+"""Constrained JSON decoding on a real (small) model: the grammar's one layout, the soft
+string-length prior, the repeat guard, and the likelihoods the tool decision rests on."""
+
+from __future__ import annotations
+
+import json
+
+import llama_cpp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from langchain_erase import llms
+from langchain_erase.models.json_grammar import (
+    StringLengthPrior,
+    json_gbnf,
+    json_grammar,
+    open_string_length,
+)
+from langchain_erase.models.llama_runtime import (
+    NoRepeatNgram,
+    continuation_logprob,
+    load_context,
+    stream_text,
+)
+
+SCHEMAS = [
+    {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}}},
+    {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": {"type": "number"}},
+            "tag": {"enum": ["x", "y"]},
+            "extra": {"anyOf": [{"type": "boolean"}, {"type": "null"}]},
+        },
+        "required": ["items", "tag"],
+    },
+    {"type": "object"},
+]
+
+
+@pytest.fixture(scope="module")
+def llama() -> llama_cpp.Llama:
+    path = str(llms.resolve_model_path("smollm2-135m"))
+    return load_context(path, False, n_ctx=256, n_threads=2, seed=0)
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_the_grammar_has_one_layout_and_parses(schema: dict[str, object]) -> None:
+    text = json_gbnf(schema)
+    assert [r for r in text.splitlines() if r.startswith("space ::=")] == ['space ::= ""']
+    assert '":" space' not in text and '"," space' not in text  # separators are ": " and ", "
+    assert json_grammar(schema) is not None  # llama.cpp accepts it
+
+
+DECODED = [
+    SCHEMAS[0],
+    {
+        "type": "object",
+        "properties": {
+            "tag": {"enum": ["x", "y"]},
+            "extra": {"anyOf": [{"type": "boolean"}, {"type": "null"}]},
+            "n": {"type": "number"},
+        },
+        "required": ["tag", "extra", "n"],
+    },
+]
+
+
+@pytest.mark.parametrize("schema", DECODED)
+def test_a_decoded_answer_is_valid_and_laid_out_as_json_dumps(
+    llama: llama_cpp.Llama, schema: dict[str, object]
+) -> None:
+    prompt = llama.tokenize(b"A JSON object: ", add_bos=True)
+    text = "".join(
+        piece
+        for piece, _ in stream_text(
+            llama, prompt, grammar=json_grammar(schema), max_tokens=80, temperature=0.0
+        )
+    )
+    value = json.loads(text)
+    assert json.dumps(value, ensure_ascii=False) == text
+    assert set(value) <= set(schema["properties"])  # type: ignore[arg-type]
+
+
+# json.dumps writes these characters as written (no escapes)
+_PLAIN = st.text(
+    alphabet=st.characters(blacklist_characters='"\\', blacklist_categories=("Cc", "Cs")),
+    max_size=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(_PLAIN, _PLAIN, max_size=4))
+def test_open_string_length_counts_the_characters_of_the_string_a_prefix_ends_in(
+    value: dict[str, str],
+) -> None:
+    text = json.dumps(value, ensure_ascii=False)
+    assert open_string_length(text) is None
+    offset = 0
+    for key, item in value.items():
+        for string in (key, item):
+            start = text.index(json.dumps(string, ensure_ascii=False), offset) + 1
+            for k in range(len(string) + 1):
+                assert open_string_length(text[: start + k]) == k
+            offset = start + len(string) + 1
+            assert open_string_length(text[:offset]) is None
+
+
+def test_escapes_neither_open_nor_close_a_string() -> None:
+    assert open_string_length('{"a": "say \\"hi') == 8
+    assert open_string_length('{"a": "x\\\\"') is None
+    assert open_string_length('{"a": "x\\\\"}') is None
+
+
+def test_the_repeat_guard_lowers_only_tokens_that_would_repeat_an_answer_ngram() -> None:
+    guard = NoRepeatNgram(start=3, n=3)
+    prompt = [7, 8, 9]  # the prompt's own "7 8 9" is never looked at
+    scores = np.zeros(12, dtype=np.float32)
+    guarded = guard(np.array([*prompt, 1, 2, 5, 1, 2]), scores.copy())
+    assert guarded[5] == -1e4  # "1 2 5" already appeared in the answer
+    assert np.count_nonzero(guarded) == 1
+    assert not np.any(guard(np.array([*prompt, 7, 8]), scores.copy()))
+
+
+def test_the_string_prior_raises_only_the_closing_quote_and_grows(llama: llama_cpp.Llama) -> None:
+    prior = StringLengthPrior(llama, start=0, max_tokens=100, free=4, rate=0.5)
+    quote = llama.tokenize(b'"', add_bos=False)[-1]
+
+    def boost(text: str) -> np.ndarray:
+        ids = np.array(llama.tokenize(text.encode(), add_bos=False))
+        return prior(ids, np.zeros(llama.n_vocab(), dtype=np.float64))
+
+    outside = boost('{"a": 1, ')
+    assert not np.any(outside)
+    short, long = boost('{"a": "ab'), boost('{"a": "abcdefghijkl')
+    assert np.count_nonzero(long) == 1 and long[quote] > short[quote] > 0
+    n = len(llama.tokenize(b'{"a": "abcdefghijkl', add_bos=False))
+    assert long[quote] == pytest.approx(0.5 * ((12 - 4) + 20 * n / (100 - n)))
+
+
+def test_continuation_logprob_is_the_models_mean_log_probability(llama: llama_cpp.Llama) -> None:
+    """The oracle keeps every position's logits (``logits_all``) and computes the
+    log-softmax in numpy, decoding token by token as the scorer does (one batch of all
+    tokens gives logits that differ by ~0.04 nats on this quantized model)."""
+    context, continuation = "The capital of France is", " Paris, a city."
+    path = str(llms.resolve_model_path("smollm2-135m"))
+    oracle = load_context(path, False, n_ctx=256, n_threads=2, seed=0, logits_all=True)
+    head = oracle.tokenize(context.encode(), add_bos=True)
+    tail = oracle.tokenize(continuation.encode(), add_bos=False)
+    oracle.eval(head)
+    for token in tail:
+        oracle.eval([token])
+    rows = np.asarray(oracle.scores[len(head) - 1 : len(head) + len(tail) - 1], dtype=np.float64)
+    top = rows.max(axis=1, keepdims=True)
+    log_softmax = rows - top - np.log(np.exp(rows - top).sum(axis=1, keepdims=True))
+    expected = float(np.mean(log_softmax[np.arange(len(tail)), tail]))
+    assert continuation_logprob(llama, context, continuation) == pytest.approx(expected, abs=1e-9)
+    assert continuation_logprob(llama, context, " Paris") > continuation_logprob(
+        llama, context, " banana"
+    )
