@@ -8,10 +8,15 @@ returns that class. It needs a real GGUF (the model loads on construction), henc
 Cases the suite skips or turns off, and why:
 
 * Tool calling, tool choice, structured output, JSON mode and usage metadata are declared
-  supported (constrained decoding, see docs/models.md).
-* ``test_serdes`` skips itself: the model is not LangChain-serializable (it holds a loaded
-  model; it pickles by path and parameters instead).
-* ``test_init_from_env`` skips itself: a local model reads nothing from the environment.
+  supported (constrained decoding, see docs/models.md); all their tests pass.
+* ``test_init_from_env`` runs: ``model_path`` defaults to ``LANGCHAIN_ERASE_MODEL_PATH``.
+* ``test_serdes`` skips itself ("Model is not serializable."): the model holds a loaded
+  llama.cpp context and a machine-local file path, so it is not LangChain-serializable; it
+  pickles by path and parameters instead (tests/test_local_chat.py).
+* The four ``test_*_with_model_override`` skip ("Model override not supported."): a local
+  model is one GGUF in memory; a per-call ``model=`` would load another file every call.
+* ``test_stream_time`` skips ("VCR not set up."): it times replayed HTTP cassettes, and a
+  local model makes no HTTP request to record.
 
 langchain-tests has no unit suite for completion LLMs (``langchain_tests.unit_tests`` covers
 chat models, embeddings and tools only), so the tests at the end apply the chat suite's
@@ -28,6 +33,7 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
 from langchain_erase import llms
+from langchain_erase.models.llama_model import MODEL_PATH_ENV
 from langchain_erase.models.local_models import PROVIDER, ChatLocalLlamaCpp, LocalLlamaCpp
 
 pytestmark = pytest.mark.integration
@@ -72,6 +78,12 @@ class _Declared:
     def returns_usage_metadata(self) -> bool:
         return True
 
+    @property
+    def supports_model_override(self) -> bool:
+        # A local model is one GGUF loaded into memory: a per-call ``model=`` would load
+        # another file (hundreds of MB) on every call. Build a second instance instead.
+        return False
+
 
 class TestChatLocalLlamaCppStandard(_Declared, ChatModelUnitTests):
     @property
@@ -84,13 +96,20 @@ class TestChatLocalLlamaCppStandard(_Declared, ChatModelUnitTests):
         standard = {"temperature", "max_tokens", "stop"}
         return {k: v for k, v in _helper_params().items() if k not in standard}
 
+    @property
+    def init_from_env_params(self) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
+        params = {k: v for k, v in self.chat_model_params.items() if k != "model_path"}
+        path = _helper_params()["model_path"]
+        return {MODEL_PATH_ENV: path}, params, {"model_path": path}
+
 
 class TestChatLocalLlamaCppIntegration(_Declared, ChatModelIntegrationTests):
-    """The integration suite on Gemma-3-270M. Skipped by the suite itself, each because the
-        model takes no such input: images (``test_image_inputs``, ``test_image_tool_message``),
-        audio (``test_audio_inputs``), PDF (``test_pdf_inputs``, ``test_pdf_tool_message``) and
-        Anthropic-format content blocks (``test_anthropic_inputs``). Three are strict xfails,
-    model-limited, each with its reason below."""
+    """The integration suite on Gemma-3-270M, all of it passing. Skipped by the suite itself,
+    each because the model takes no such input: images (``test_image_inputs``,
+    ``test_image_tool_message``), audio (``test_audio_inputs``), PDF (``test_pdf_inputs``,
+    ``test_pdf_tool_message``) and Anthropic-format content blocks
+    (``test_anthropic_inputs``); and, as the module docstring says, the model-override and
+    VCR timing tests."""
 
     @property
     def chat_model_class(self) -> type[BaseChatModel]:

@@ -23,7 +23,9 @@ from langchain_erase.errors import (
     UnsupportedContentError,
 )
 from langchain_erase.models.chat_model import to_turns
+from langchain_erase.models.llama_model import MODEL_PATH_ENV
 from langchain_erase.models.llama_runtime import Turn
+from langchain_erase.models.local_models import ChatLocalLlamaCpp, LocalLlamaCpp
 from langchain_erase.models.tool_calls import (
     NEUTRAL_TOOL,
     arguments_instructions,
@@ -182,3 +184,14 @@ def test_models_pickle_and_deepcopy_by_path_and_parameters() -> None:
             assert twin.client is not model.client  # its own context, never shared
             assert twin.model_path == model.model_path and twin.n_ctx == model.n_ctx
     assert pickle.loads(pickle.dumps(llm)).invoke("1, 2, 3,") == llm.invoke("1, 2, 3,")
+
+
+def test_the_gguf_comes_from_the_argument_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(MODEL_PATH_ENV, raising=False)
+    with pytest.raises(InvalidParameterError, match=MODEL_PATH_ENV):
+        LocalLlamaCpp(n_ctx=64)
+    path = str(llms.resolve_model_path("smollm2-135m"))
+    monkeypatch.setenv(MODEL_PATH_ENV, path)
+    assert ChatLocalLlamaCpp(n_ctx=64).model_path == path

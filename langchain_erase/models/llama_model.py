@@ -8,12 +8,16 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from langchain_core.language_models import BaseLanguageModel, LangSmithParams
+from langchain_core.utils import from_env
 from pydantic import ConfigDict, Field, model_validator
 
 from langchain_erase.errors import InvalidParameterError
 from langchain_erase.models.llama_runtime import count_tokens, load_context
 
-__all__ = ["PROVIDER", "LlamaCppModel"]
+__all__ = ["MODEL_PATH_ENV", "PROVIDER", "LlamaCppModel"]
+
+MODEL_PATH_ENV = "LANGCHAIN_ERASE_MODEL_PATH"
+"""The environment variable ``model_path`` defaults to (a deployment names its GGUF there)."""
 
 PROVIDER = "llamacpp"
 """``ls_provider`` reported to LangChain tracing."""
@@ -33,8 +37,8 @@ class LlamaCppModel(BaseLanguageModel[Any]):
 
     model_config = ConfigDict(arbitrary_types_allowed=True, protected_namespaces=())
 
-    model_path: str
-    """The GGUF file."""
+    model_path: str = Field(default_factory=from_env(MODEL_PATH_ENV, default=""))
+    """The GGUF file; default: the ``LANGCHAIN_ERASE_MODEL_PATH`` environment variable."""
     model_name: str = ""
     """Reported as ``ls_model_name``; empty: the GGUF file's stem."""
     n_ctx: int = 2048
@@ -76,6 +80,8 @@ class LlamaCppModel(BaseLanguageModel[Any]):
 
     @model_validator(mode="after")
     def _load(self) -> LlamaCppModel:
+        if not self.model_path:
+            raise InvalidParameterError(f"model_path is required (or set {MODEL_PATH_ENV})")
         if self.n_ctx < 1 or self.max_tokens < 1:
             raise InvalidParameterError("n_ctx and max_tokens must be at least 1")
         if self.client is None:
