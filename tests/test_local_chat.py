@@ -190,7 +190,7 @@ def test_the_gguf_comes_from_the_argument_or_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv(MODEL_PATH_ENV, raising=False)
-    with pytest.raises(InvalidParameterError, match=MODEL_PATH_ENV):
+    with pytest.raises(ValueError, match=MODEL_PATH_ENV):  # pydantic wraps it
         LocalLlamaCpp(n_ctx=64)
     path = str(llms.resolve_model_path("smollm2-135m"))
     monkeypatch.setenv(MODEL_PATH_ENV, path)
