@@ -6,7 +6,16 @@ the ``eval``/``test`` extras, imported only by this script). *After*: this packa
 ``local_chat_model``), greedy, 2 threads. Per wrapper:
 
 * prompt and generation tokens/s and first-token latency: one streamed answer to a
-  ~300-token prompt, median of ``--repeats`` (tokens counted with the model's tokenizer);
+  ~300-token prompt, median of ``--repeats`` (tokens counted with the model's tokenizer),
+  *cold* (each repeat's prompt differs from its first sentence on, so llama.cpp's prefix
+  cache holds nothing of it) and *warm* (the same prompt again: only the last token is
+  decoded anew, so "prompt tok/s" there measures the cache, not the model);
+* tool decision with ``tool_choice="auto"`` (the default): over ``--prompts`` requests, half
+  asking to record a sale (three phrasings), half unrelated (a capital, a haiku, a fun fact,
+  a translation), with ``record_sale`` bound: the share where the model called the tool
+  exactly when the request asked for it, and the share of sale requests answered with a
+  call carrying the right quantity. These prompts were written after the decision threshold
+  was set (on other tools and requests) and were not used to tune anything;
 * valid tool calls: over ``--prompts`` requests ("Record that we sold 7 lamps."), bound to
   one tool ``record_sale(item: str, quantity: int)`` and forced (the community wrapper takes
   the tool's name as a dict choice, ours ``"any"``): the share answered with exactly one call
@@ -43,6 +52,19 @@ from langchain_erase.models.local_models import ChatLocalLlamaCpp
 ITEMS = ["lamps", "chairs", "books", "kettles", "bicycles", "clocks", "mirrors", "tables", "rugs"]
 CITIES = ["Oslo", "Lima", "Cairo", "Perth", "Quito", "Dublin", "Hanoi", "Nairobi", "Porto"]
 _LONG = "The quick brown fox jumps over the lazy dog while the cat watches from the window. "
+_OPENINGS = ["Read this.", "A story:", "Consider the text.", "Listen:", "Here it is.", "Note:"]
+_SALES = [
+    "Record that we sold {q} {item}.",
+    "Log a sale of {q} {item}.",
+    "We sold {q} {item} today.",
+]
+_OTHER = [
+    "What is the capital of {city}?",
+    "Write a haiku about {item}.",
+    "Tell me a fun fact about {city}.",
+    "How do you say thank you in {language}?",
+]
+LANGUAGES = ["French", "Spanish", "German", "Italian", "Japanese", "Swahili", "Polish"]
 
 
 class Sale(BaseModel):
@@ -89,30 +111,62 @@ def n_tokens(chat: BaseChatModel, text: str) -> int:
     return len(client.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
 
+def _stream_times(chat: BaseChatModel, prompt: str) -> tuple[float, float, float, int] | None:
+    """Start, first and last text-chunk times of one streamed answer, and its tokens."""
+    start = time.perf_counter()
+    times, text = [], ""
+    for chunk in chat.stream(prompt):
+        if chunk.content:
+            times.append(time.perf_counter())
+            text += str(chunk.content)
+    if not times:
+        return None
+    return start, times[0], times[-1], max(1, n_tokens(chat, text))
+
+
 def speed(chat: BaseChatModel, repeats: int) -> dict[str, float]:
-    prompt = _LONG * 20
-    n_prompt = n_tokens(chat, prompt)
-    first, prompt_tps, gen_tps = [], [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        times, text = [], ""
-        for chunk in chat.stream(prompt):
-            if chunk.content:
-                times.append(time.perf_counter())
-                text += str(chunk.content)
-        if not times:
-            continue
-        n_gen = max(1, n_tokens(chat, text))
-        first.append(times[0] - start)
-        prompt_tps.append(n_prompt / (times[0] - start))
-        if n_gen > 1 and times[-1] > times[0]:
-            gen_tps.append((n_gen - 1) / (times[-1] - times[0]))
-    return {
-        "prompt_tokens": n_prompt,
-        "first_token_s": statistics.median(first),
-        "prompt_tokens_per_s": statistics.median(prompt_tps),
-        "generated_tokens_per_s": statistics.median(gen_tps) if gen_tps else float("nan"),
-    }
+    row: dict[str, float] = {}
+    for kind in ("cold", "warm"):
+        first, prompt_tps, gen_tps = [], [], []
+        for i in range(repeats):
+            opening = _OPENINGS[i % len(_OPENINGS)] if kind == "cold" else _OPENINGS[0]
+            prompt = f"{opening} {i if kind == 'cold' else 0}. " + _LONG * 20
+            measured = _stream_times(chat, prompt)
+            if measured is None:
+                continue
+            start, first_at, last_at, n_gen = measured
+            first.append(first_at - start)
+            prompt_tps.append(n_tokens(chat, prompt) / (first_at - start))
+            if n_gen > 1 and last_at > first_at:
+                gen_tps.append((n_gen - 1) / (last_at - first_at))
+        row[f"first_token_{kind}_s"] = statistics.median(first)
+        row[f"prompt_tokens_per_s_{kind}"] = statistics.median(prompt_tps)
+        if kind == "cold":
+            row["generated_tokens_per_s"] = statistics.median(gen_tps) if gen_tps else float("nan")
+    row["prompt_tokens"] = n_tokens(chat, _OPENINGS[0] + " 0. " + _LONG * 20)
+    return row
+
+
+def auto_decisions(chat: BaseChatModel, prompts: int) -> dict[str, float]:
+    bound = chat.bind_tools([record_sale])
+    decided = right = sales = 0
+    for i in range(prompts):
+        item, quantity = ITEMS[i % len(ITEMS)], 3 + (i * 11) % 89
+        wants_call = i % 2 == 0
+        template = (_SALES if wants_call else _OTHER)[(i // 2) % (3 if wants_call else 4)]
+        request = template.format(
+            q=quantity, item=item, city=CITIES[i % len(CITIES)], language=LANGUAGES[i % 7]
+        )
+        try:
+            calls = getattr(bound.invoke(request), "tool_calls", [])
+        except (ValueError, ValidationError, KeyError, TypeError):
+            calls = []
+        called = len(calls) == 1 and calls[0]["name"] == "record_sale"
+        decided += called == wants_call
+        if wants_call:
+            sales += 1
+            right += called and calls[0]["args"].get("quantity") == quantity
+    return {"right_decision": decided / prompts, "right_quantity": right / max(sales, 1)}
 
 
 def tool_calls(chat: BaseChatModel, prompts: int, community: bool) -> dict[str, float]:
@@ -168,6 +222,7 @@ def main() -> None:
         chat = make()
         row = {"wrapper": name, **speed(chat, args.repeats)}
         row["tool_calls"] = tool_calls(chat, args.prompts, community=name.startswith("before"))
+        row["auto"] = auto_decisions(chat, args.prompts)
         row["structured"] = structured(chat, args.prompts)
         row["loadavg"] = os.getloadavg()
         print(json.dumps(row), flush=True)
@@ -176,16 +231,19 @@ def main() -> None:
     if args.out:
         args.out.write_text(json.dumps(report, indent=2))
     print(
-        "| wrapper | first token (s) | prompt tok/s | generated tok/s | valid tool calls "
-        "| right quantity | schema-valid outputs | both fields right |"
+        "| wrapper | first token cold / warm (s) | prompt tok/s cold / warm | generated tok/s "
+        "| forced: valid calls | right quantity | auto: right decision | right quantity "
+        "| schema-valid outputs | both fields right |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in report["rows"]:
         print(
-            f"| {r['wrapper']} | {r['first_token_s']:.2f} | {r['prompt_tokens_per_s']:.0f} | "
-            f"{r['generated_tokens_per_s']:.1f} | {r['tool_calls']['valid']:.0%} | "
-            f"{r['tool_calls']['right']:.0%} | {r['structured']['valid']:.0%} | "
-            f"{r['structured']['right']:.0%} |"
+            f"| {r['wrapper']} | {r['first_token_cold_s']:.3f} / {r['first_token_warm_s']:.3f} "
+            f"| {r['prompt_tokens_per_s_cold']:.0f} / {r['prompt_tokens_per_s_warm']:.0f} "
+            f"| {r['generated_tokens_per_s']:.1f} | {r['tool_calls']['valid']:.0%} "
+            f"| {r['tool_calls']['right']:.0%} | {r['auto']['right_decision']:.0%} "
+            f"| {r['auto']['right_quantity']:.0%} | {r['structured']['valid']:.0%} "
+            f"| {r['structured']['right']:.0%} |"
         )
 
 
