@@ -160,3 +160,34 @@ def test_continuation_logprob_is_the_models_mean_log_probability(llama: llama_cp
     assert continuation_logprob(llama, context, " Paris") > continuation_logprob(
         llama, context, " banana"
     )
+
+
+def test_integer_bounds_hold_in_the_decoded_answer(llama: llama_cpp.Llama) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"year": {"type": "integer", "minimum": 1990, "exclusiveMaximum": 2000}},
+        "required": ["year"],
+    }
+    unbounded = {
+        "type": "object",
+        "properties": {"year": {"type": "integer"}},
+        "required": ["year"],
+    }
+    prompt = llama.tokenize(b'The year 2024 in JSON: {"year": 2024}. Again: ', add_bos=True)
+
+    def decode(target: dict[str, object]) -> int:
+        text = "".join(
+            piece
+            for piece, _ in stream_text(
+                llama, prompt, grammar=json_grammar(target), max_tokens=24, temperature=0.0
+            )
+        )
+        return int(json.loads(text)["year"])
+
+    assert decode(unbounded) == 2024  # what the model writes when nothing bounds it
+    assert 1990 <= decode(schema) < 2000
+
+
+def test_a_range_with_no_integer_is_refused() -> None:
+    with pytest.raises(ValueError, match="admits no value"):
+        json_gbnf({"type": "integer", "minimum": 3, "maximum": 2})

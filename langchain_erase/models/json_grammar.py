@@ -1,5 +1,6 @@
 """The grammar a JSON answer is decoded under: llama-cpp-python's JSON-schema converter,
-laid out as ``json.dumps`` writes JSON.
+with integer bounds enforced (the converter ignores ``minimum``/``maximum``), laid out as
+``json.dumps`` writes JSON.
 
 The converter lets optional whitespace follow every token (``space ::= " "?``). On a small
 greedy model that freedom decides answers: after ``{ "input": 3`` Gemma-3-270M scores ``0``
@@ -16,11 +17,34 @@ import re
 from typing import Any
 
 import llama_cpp
-from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+from llama_cpp.llama_grammar import RESERVED_NAMES, LlamaGrammar, SchemaConverter
+
+from langchain_erase.models.integer_range import gbnf, integer_bounds, integer_patterns
 
 __all__ = ["StringLengthPrior", "json_gbnf", "json_grammar", "open_string_length"]
 
 _SPACE_RULE = re.compile(r"(?m)^space ::= .*$")
+_INTEGER_LIMIT = 10**16 - 1  # the converter's own integers have at most 16 digits
+
+
+class _BoundedConverter(SchemaConverter):
+    """llama-cpp-python's converter, plus integer bounds (which it ignores): an integer
+    schema with ``minimum``/``maximum``/``exclusive*`` becomes the digit patterns of exactly
+    its range (`integer_range`)."""
+
+    def visit(self, schema: Any, name: str) -> Any:
+        bounds = (
+            integer_bounds(schema, _INTEGER_LIMIT)
+            if isinstance(schema, dict) and schema.get("type") == "integer"
+            else None
+        )
+        if bounds is None:
+            return super().visit(schema, name)  # type: ignore[no-untyped-call]
+        if bounds[0] > bounds[1]:
+            raise ValueError(f"the integer schema {schema} admits no value")
+        rule = name + "-" if name in RESERVED_NAMES else name or "root"
+        expression = gbnf(integer_patterns(*bounds)) + " space"
+        return self._add_rule(rule, expression)  # type: ignore[no-untyped-call]
 
 
 def json_gbnf(schema: dict[str, Any]) -> str:
@@ -29,7 +53,11 @@ def json_gbnf(schema: dict[str, Any]) -> str:
 
     Returns:
         Its GBNF grammar in ``json.dumps`` layout."""
-    text = json_schema_to_gbnf(json.dumps(schema))
+    converter = _BoundedConverter(  # type: ignore[no-untyped-call]
+        prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False
+    )
+    converter.visit(converter.resolve_refs(json.loads(json.dumps(schema)), "stdin"), "")
+    text: str = converter.format_grammar()  # type: ignore[no-untyped-call]
     text = text.replace('":" space', '": "').replace('"," space', '", "')
     return _SPACE_RULE.sub('space ::= ""', text)
 

@@ -172,8 +172,9 @@ _SHOWN_KEYS = {"type", "description", "properties", "required", "items", "enum",
 
 def _shown(schema: Any) -> Any:
     """The schema as shown to the model: structure, types, descriptions and enums only.
-    Bounds, lengths and patterns are left out: the grammar enforces them, and a small model
-    copies their numbers into its answer (``"lt": 1000`` turned ``3`` into ``3000...``)."""
+    Bounds, lengths and patterns are left out: the grammar enforces them (all but bounds on
+    non-integer numbers), and a small model copies their numbers into its answer
+    (``"lt": 1000`` turned ``3`` into ``3000...``)."""
     if isinstance(schema, list):
         return [_shown(item) for item in schema]
     if not isinstance(schema, dict):
