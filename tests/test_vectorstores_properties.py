@@ -1,7 +1,7 @@
 """The guarantee for `ERASEVectorStore`: after any sequence of adds, upserts and deletes the
 store equals a fresh build of what remains (state digest, and the answer to every query:
-similarity with scores, MMR, filtered search), in memory and on SQLite; exact search and
-keyed-sample cells alike."""
+similarity with scores, MMR, filtered search), in memory, on SQLite and on PostgreSQL;
+exact search and keyed-sample cells alike."""
 
 from __future__ import annotations
 
@@ -95,6 +95,33 @@ def test_sqlite_equals_fresh_build(tmp_path: Path, params: dict[str, Any], ops: 
     path = tmp_path / f"{uuid.uuid4().hex}.db"  # hypothesis seeds `random`
     store = ERASEVectorStore.open(path, DeterministicFakeEmbedding(size=DIM), **params)
     other = ERASEVectorStore.open(path, DeterministicFakeEmbedding(size=DIM))  # follows the log
+    model: dict[str, tuple[str, str]] = {}
+    try:
+        for op in ops:
+            _apply(store, model, op)
+            _check(other, model, params)
+        _check(store, model, params)
+    finally:
+        store.close()
+        other.close()
+
+
+@pytest.mark.parametrize("params", PARAMS, ids=["exact", "cells"])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=ops_st)
+def test_postgres_equals_fresh_build(
+    postgres_url: str, params: dict[str, Any], ops: list[Any]
+) -> None:
+    name = f"docs_{uuid.uuid4().hex[:12]}"  # one set per example, in the test's database
+    key = "property-test-key"
+    store = ERASEVectorStore.open(
+        postgres_url, DeterministicFakeEmbedding(size=DIM), name=name, log_key=key, **params
+    )
+    other = ERASEVectorStore.open(
+        postgres_url, DeterministicFakeEmbedding(size=DIM), name=name, log_key=key
+    )
     model: dict[str, tuple[str, str]] = {}
     try:
         for op in ops:
