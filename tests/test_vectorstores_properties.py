@@ -86,15 +86,13 @@ def test_memory_equals_fresh_build(params: dict[str, Any], ops: list[Any]) -> No
     assert store.verify()
 
 
-@pytest.mark.parametrize("params", PARAMS, ids=["exact", "cells"])
-@settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(ops=ops_st)
-def test_sqlite_equals_fresh_build(tmp_path: Path, params: dict[str, Any], ops: list[Any]) -> None:
-    path = tmp_path / f"{uuid.uuid4().hex}.db"  # hypothesis seeds `random`
-    store = ERASEVectorStore.open(path, DeterministicFakeEmbedding(size=DIM), **params)
-    other = ERASEVectorStore.open(path, DeterministicFakeEmbedding(size=DIM))  # follows the log
+def _shared_store_equals_fresh_build(
+    target: str | Path, params: dict[str, Any], ops: list[Any], **open_kw: Any
+) -> None:
+    """Apply ``ops`` through one handle; a second handle on the same store follows the log.
+    Both equal a fresh build of what remains, after every step."""
+    store = ERASEVectorStore.open(target, DeterministicFakeEmbedding(size=DIM), **open_kw, **params)
+    other = ERASEVectorStore.open(target, DeterministicFakeEmbedding(size=DIM), **open_kw)
     model: dict[str, tuple[str, str]] = {}
     try:
         for op in ops:
@@ -104,6 +102,16 @@ def test_sqlite_equals_fresh_build(tmp_path: Path, params: dict[str, Any], ops: 
     finally:
         store.close()
         other.close()
+
+
+@pytest.mark.parametrize("params", PARAMS, ids=["exact", "cells"])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=ops_st)
+def test_sqlite_equals_fresh_build(tmp_path: Path, params: dict[str, Any], ops: list[Any]) -> None:
+    path = tmp_path / f"{uuid.uuid4().hex}.db"  # hypothesis seeds `random`
+    _shared_store_equals_fresh_build(path, params, ops)
 
 
 @pytest.mark.parametrize("params", PARAMS, ids=["exact", "cells"])
@@ -115,19 +123,6 @@ def test_postgres_equals_fresh_build(
     postgres_url: str, params: dict[str, Any], ops: list[Any]
 ) -> None:
     name = f"docs_{uuid.uuid4().hex[:12]}"  # one set per example, in the test's database
-    key = "property-test-key"
-    store = ERASEVectorStore.open(
-        postgres_url, DeterministicFakeEmbedding(size=DIM), name=name, log_key=key, **params
+    _shared_store_equals_fresh_build(
+        postgres_url, params, ops, name=name, log_key="property-test-key"
     )
-    other = ERASEVectorStore.open(
-        postgres_url, DeterministicFakeEmbedding(size=DIM), name=name, log_key=key
-    )
-    model: dict[str, tuple[str, str]] = {}
-    try:
-        for op in ops:
-            _apply(store, model, op)
-            _check(other, model, params)
-        _check(store, model, params)
-    finally:
-        store.close()
-        other.close()
