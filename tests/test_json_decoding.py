@@ -191,3 +191,44 @@ def test_integer_bounds_hold_in_the_decoded_answer(llama: llama_cpp.Llama) -> No
 def test_a_range_with_no_integer_is_refused() -> None:
     with pytest.raises(ValueError, match="admits no value"):
         json_gbnf({"type": "integer", "minimum": 3, "maximum": 2})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 5), max_size=40), st.integers(2, 5))
+def test_the_repeat_guard_kept_per_token_equals_one_built_from_the_whole_answer(
+    answer: list[int], n: int
+) -> None:
+    prompt = [9, 9, 9]
+    grown = NoRepeatNgram(start=len(prompt), n=n)
+    for end in range(len(answer) + 1):
+        ids = np.array([*prompt, *answer[:end]])
+        fresh = NoRepeatNgram(start=len(prompt), n=n)(ids, np.zeros(10))
+        assert np.array_equal(grown(ids, np.zeros(10)), fresh)
+    counts = np.zeros(10)  # the oracle: every earlier n-gram whose head is the answer's tail
+    width = n - 1
+    if len(answer) >= width:
+        for i in range(len(answer) - width):
+            if answer[i : i + width] == answer[len(answer) - width :]:
+                counts[answer[i + width]] -= 1e4
+    assert np.array_equal(
+        NoRepeatNgram(len(prompt), n)(np.array([*prompt, *answer]), np.zeros(10)), counts
+    )
+
+
+def test_the_string_prior_kept_per_token_equals_the_whole_text_scan(
+    llama: llama_cpp.Llama,
+) -> None:
+    text = '{"name": "Zoë \\"Z\\" Ångström", "note": "a longer string of words, on and on'
+    tokens = llama.tokenize(text.encode(), add_bos=False)
+    grown = StringLengthPrior(llama, start=0, max_tokens=200, free=4, rate=0.5)
+    quote = grown.quote
+    for end in range(1, len(tokens) + 1):
+        ids = np.array(tokens[:end])
+        fresh = StringLengthPrior(llama, start=0, max_tokens=200, free=4, rate=0.5)
+        assert (
+            grown(ids, np.zeros(llama.n_vocab()))[quote]
+            == fresh(ids, np.zeros(llama.n_vocab()))[quote]
+        )
+        length = open_string_length(llama.detokenize(tokens[:end]).decode("utf-8", "replace"))
+        expected = 0.0 if length is None else 0.5 * (max(0, length - 4) + 20 * end / (200 - end))
+        assert fresh(ids, np.zeros(llama.n_vocab()))[quote] == pytest.approx(expected)

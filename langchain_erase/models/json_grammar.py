@@ -20,10 +20,18 @@ import llama_cpp
 from llama_cpp.llama_grammar import RESERVED_NAMES, LlamaGrammar, SchemaConverter
 
 from langchain_erase.models.integer_range import gbnf, integer_bounds, integer_patterns
+from langchain_erase.models.llama_runtime import AnswerProcessor
 
-__all__ = ["StringLengthPrior", "json_gbnf", "json_grammar", "open_string_length"]
+__all__ = [
+    "JsonStringScanner",
+    "StringLengthPrior",
+    "json_gbnf",
+    "json_grammar",
+    "open_string_length",
+]
 
 _SPACE_RULE = re.compile(r"(?m)^space ::= .*$")
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
 _INTEGER_LIMIT = 10**16 - 1  # the converter's own integers have at most 16 digits
 
 
@@ -71,6 +79,36 @@ def json_grammar(schema: dict[str, Any]) -> LlamaGrammar:
     return LlamaGrammar.from_string(json_gbnf(schema), verbose=False)
 
 
+class JsonStringScanner:
+    """Where a growing JSON text is, fed piece by piece as UTF-8 bytes: inside a string (and
+    how many characters into it) or not. Quotes and backslashes are ASCII and never part of
+    a multi-byte UTF-8 character, so bytes can be scanned as they come; characters are
+    counted by their lead bytes."""
+
+    def __init__(self) -> None:
+        self.open_length: int | None = None
+        """Characters of the string the text ends inside (after its opening quote, escapes
+        counted as written), or None outside strings."""
+        self._escaped = False
+
+    def feed(self, data: bytes) -> None:
+        """Args:
+        data: The next bytes of the text."""
+        for byte in data:
+            if self.open_length is None:
+                if byte == _QUOTE:
+                    self.open_length = 0
+                continue
+            if byte & 0xC0 != 0x80:  # a character's first byte
+                self.open_length += 1
+            if self._escaped:
+                self._escaped = False
+            elif byte == _BACKSLASH:
+                self._escaped = True
+            elif byte == _QUOTE:
+                self.open_length = None
+
+
 def open_string_length(text: str) -> int | None:
     """Args:
         text: The beginning of a JSON text.
@@ -78,21 +116,12 @@ def open_string_length(text: str) -> int | None:
     Returns:
         The number of characters of the string it ends inside (after its opening quote,
         escapes counted as written), or None when it does not end inside a string."""
-    start, escaped = None, False
-    for i, char in enumerate(text):
-        if start is None:
-            if char == '"':
-                start = i + 1
-        elif escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == '"':
-            start = None
-    return None if start is None else len(text) - start
+    scanner = JsonStringScanner()
+    scanner.feed(text.encode("utf-8"))
+    return scanner.open_length
 
 
-class StringLengthPrior:
+class StringLengthPrior(AnswerProcessor):
     """A llama.cpp logits processor: a soft length prior on the strings of a JSON answer.
 
     Inside a string, the token ``"`` (the one that closes it) gains
@@ -105,7 +134,8 @@ class StringLengthPrior:
     while there is room left to finish the JSON. The grammar keeps the answer valid; the
     prior only moves where the model chooses to end a string (a greedy small model
     otherwise writes "This is a joke for a cat to say a joke. This is..." until
-    ``max_tokens``). A short answer's short strings decode almost as without it.
+    ``max_tokens``). A short answer's short strings decode almost as without it. Each new
+    token's bytes go through a `JsonStringScanner`, so a step costs O(1) in the answer.
     """
 
     def __init__(
@@ -117,24 +147,24 @@ class StringLengthPrior:
         max_tokens: The answer's token budget.
         free: Characters a string may reach before the length term starts.
         rate: Nats per character beyond ``free``; the budget term is ``20 * rate``."""
+        super().__init__(start)
         self.llama = llama
-        self.start = start
         self.max_tokens = max_tokens
         self.free = free
         self.rate = rate
         self.quote = llama.tokenize(b'"', add_bos=False, special=False)[-1]
+        self._scanner = JsonStringScanner()
 
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        """Args:
-            input_ids: The context's tokens so far (prompt, then answer).
-            scores: The next token's logits, indexed by token id.
+    def _reset(self) -> None:
+        self._scanner = JsonStringScanner()
 
-        Returns:
-            ``scores`` with the closing quote raised inside a string."""
-        answer = [int(t) for t in input_ids[self.start :]]
-        length = open_string_length(self.llama.detokenize(answer).decode("utf-8", "replace"))
+    def _take(self, token: int) -> None:
+        self._scanner.feed(self.llama.detokenize([token]))
+
+    def _adjust(self, scores: Any) -> Any:
+        length = self._scanner.open_length
         if length is not None:
-            used = len(answer)
+            used = len(self._answer)
             budget = used / max(self.max_tokens - used, 1)
             scores[self.quote] += self.rate * (max(0, length - self.free) + 20 * budget)
         return scores

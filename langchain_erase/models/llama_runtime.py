@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from langchain_erase.errors import PromptTooLongError
 
 __all__ = [
+    "AnswerProcessor",
     "NoRepeatNgram",
     "Prompt",
     "Turn",
@@ -181,24 +183,22 @@ def count_tokens(llama: llama_cpp.Llama, text: str, *, add_bos: bool = False) ->
     return len(llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
 
 
-class NoRepeatNgram:
-    """A llama.cpp logits processor: no run of ``n`` tokens appears twice in the answer.
+class AnswerProcessor:
+    """Base of this package's llama.cpp logits processors: each sees the answer grow one
+    token per call and keeps its state incrementally, so a step costs O(1) in the answer's
+    length instead of re-reading the whole answer (O(n^2) over a long answer).
 
-    At each step, every token that would complete an ``n``-gram the answer already contains
-    (its last ``n - 1`` tokens followed by that token) has its logit lowered by ``1e4``: a
-    finite amount, so a grammar that allows only such tokens still has one to pick. Only the
-    answer is examined (tokens from ``start`` on), never the prompt, so copying from the
-    prompt stays free. A greedy small model otherwise loops inside a JSON string ("The
-    customer's name in their native language. The customer's name ...") until
-    ``max_tokens``.
+    One instance serves one generation (the chat model makes one per call). A call whose
+    answer is not the last one grown (shorter, or another token where the last one ended)
+    starts the state over. Subclasses implement `_reset`, `_take` (one new answer token) and
+    `_adjust` (the logits, from the state).
     """
 
-    def __init__(self, start: int, n: int) -> None:
+    def __init__(self, start: int) -> None:
         """Args:
-        start: The number of prompt tokens (the answer starts there).
-        n: The n-gram length (at least 2)."""
+        start: The number of prompt tokens (the answer starts there)."""
         self.start = start
-        self.n = n
+        self._answer: list[int] = []
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         """Args:
@@ -206,15 +206,62 @@ class NoRepeatNgram:
             scores: The next token's logits, indexed by token id.
 
         Returns:
-            ``scores`` with the repeating tokens lowered."""
-        answer = [int(t) for t in input_ids[self.start :]]
+            ``scores``, adjusted by the subclass."""
+        answer = input_ids[self.start :]
+        known = len(self._answer)
+        if len(answer) < known or (known and int(answer[known - 1]) != self._answer[-1]):
+            self._answer, known = [], 0  # not the answer seen so far: start over
+            self._reset()
+        for token in answer[known:]:
+            self._answer.append(int(token))
+            self._take(int(token))
+        return self._adjust(scores)
+
+    def _reset(self) -> None:
+        raise NotImplementedError
+
+    def _take(self, token: int) -> None:
+        raise NotImplementedError
+
+    def _adjust(self, scores: Any) -> Any:
+        raise NotImplementedError
+
+
+class NoRepeatNgram(AnswerProcessor):
+    """A llama.cpp logits processor: no run of ``n`` tokens appears twice in the answer.
+
+    At each step, every token that would complete an ``n``-gram the answer already contains
+    (its last ``n - 1`` tokens followed by that token) has its logit lowered by ``1e4`` per
+    earlier occurrence: a finite amount, so a grammar that allows only such tokens still has
+    one to pick. Only the answer is examined (tokens from ``start`` on), never the prompt, so
+    copying from the prompt stays free. A greedy small model otherwise loops inside a JSON
+    string ("The customer's name in their native language. The customer's name ...") until
+    ``max_tokens``. The answer's n-grams are kept in a table, updated per token.
+    """
+
+    def __init__(self, start: int, n: int) -> None:
+        """Args:
+        start: The number of prompt tokens (the answer starts there).
+        n: The n-gram length (at least 2)."""
+        super().__init__(start)
+        self.n = n
+        self._next: dict[tuple[int, ...], Counter[int]] = {}
+
+    def _reset(self) -> None:
+        self._next = {}
+
+    def _take(self, token: int) -> None:
+        if len(self._answer) >= self.n:
+            prefix = tuple(self._answer[-self.n : -1])
+            self._next.setdefault(prefix, Counter())[token] += 1
+
+    def _adjust(self, scores: Any) -> Any:
         width = self.n - 1
-        if len(answer) < width:
-            return scores
-        tail = answer[len(answer) - width :]
-        for i in range(len(answer) - width):
-            if answer[i : i + width] == tail:
-                scores[answer[i + width]] -= 1e4
+        if len(self._answer) >= width:
+            for token, count in self._next.get(
+                tuple(self._answer[len(self._answer) - width :]), {}
+            ).items():
+                scores[token] -= 1e4 * count
         return scores
 
 
